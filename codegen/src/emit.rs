@@ -1,0 +1,384 @@
+//! Emits the service trait, the Dropshot API trait and the adapter between them.
+
+use std::collections::BTreeMap;
+
+use heck::ToUpperCamelCase;
+use proc_macro2::{Ident, TokenStream};
+use quote::{format_ident, quote};
+use serde_json::Value;
+use typify::TypeSpace;
+
+use crate::model::{Operation, ParamLocation, Success};
+use crate::validator::Validators;
+use crate::{Fail, add_type, schema_impl};
+
+/// An operation with the Rust types of its inputs and output resolved.
+pub(crate) struct Prepared {
+    op: Operation,
+    /// (argument name, location, type)
+    params: Vec<(Ident, ParamLocation, TokenStream)>,
+    body: Option<TokenStream>,
+    success: Option<TokenStream>,
+}
+
+/// Resolves an operation's types and emits their schema, validator and trait impls.
+pub(crate) fn prepare(
+    op: &Operation,
+    space: &mut TypeSpace,
+    validators: &mut Validators,
+    impls: &mut Vec<TokenStream>,
+    idents: &BTreeMap<String, TokenStream>,
+) -> Result<Prepared, Fail> {
+    let camel = op.id.to_upper_camel_case();
+    let mut params = Vec::new();
+    for group in &op.params {
+        let name = format!("{camel}{}", group.location.suffix());
+        let ty = add_type(
+            space,
+            &group.schema,
+            Some(name.clone()),
+            &format!("operation {}", op.id),
+        )?;
+        let ident = ty.ident;
+        let mut verbatim = group.schema.clone();
+        if let Some(p) = &group.pagination {
+            // Dropshot recognises a paginated operation by this extension on its query schema
+            // and emits `x-dropshot-pagination` from its value (see dropshot's pagination.rs).
+            verbatim["x-dropshot-pagination-param"] = p.clone();
+        }
+        impls.push(schema_impl(&ident, &name, &verbatim, false, idents));
+        let vfn = format_ident!(
+            "validate_{}_{}",
+            op.id,
+            group.location.suffix().to_lowercase()
+        );
+        validators.named(
+            &vfn,
+            &format!(
+                "Validates the {} parameters of `{}`.",
+                group.location.suffix().to_lowercase(),
+                op.id
+            ),
+            &group.schema,
+        );
+        let location = match group.location {
+            ParamLocation::Path => quote!(Path),
+            ParamLocation::Query => quote!(Query),
+            ParamLocation::Header => quote!(Header),
+        };
+        let fields = group.names.iter().map(|n| {
+            let s = &group.schema["properties"][n];
+            let (scalar, array) = match s.get("type").and_then(Value::as_str) {
+                Some("array") => (s.pointer("/items/type").and_then(Value::as_str).unwrap_or("string"), true),
+                Some(t) => (t, false),
+                None => ("string", false),
+            };
+            let scalar = match scalar {
+                "integer" => quote!(Integer),
+                "number" => quote!(Number),
+                "boolean" => quote!(Boolean),
+                _ => quote!(String),
+            };
+            let name = if group.location == ParamLocation::Header { n.to_ascii_lowercase() } else { n.clone() };
+            quote! { ::agora_api::rt::validate::Field { name: #name, scalar: ::agora_api::rt::validate::Scalar::#scalar, array: #array } }
+        });
+        let route = &op.path;
+        impls.push(quote! {
+            impl ::agora_api::rt::ValidateParams for #ident {
+                const LOCATION: ::agora_api::rt::Location = ::agora_api::rt::Location::#location;
+                const FIELDS: &'static [::agora_api::rt::validate::Field] = &[#(#fields),*];
+                const ROUTE: &'static str = #route;
+                fn validate_object(value: &::agora_api::rt::reexport::serde_json::Value, out: &mut ::agora_api::rt::Violations) {
+                    validators::#vfn(value, out)
+                }
+            }
+        });
+        let arg = format_ident!(
+            "{}",
+            match group.location {
+                ParamLocation::Path => "path",
+                ParamLocation::Query => "query",
+                ParamLocation::Header => "headers",
+            }
+        );
+        params.push((arg, group.location, ident));
+    }
+
+    let body = match &op.body {
+        None => None,
+        Some(body) => {
+            let name = format!("{camel}Body");
+            let ty = add_type(space, &body.schema, Some(name.clone()), &body.pointer)?;
+            let ident = ty.ident;
+            if body.schema.get("$ref").is_none() {
+                if !ty.own {
+                    return Err(Fail::At(crate::error::At::new(
+                        &body.pointer,
+                        "an inline request body must be an object schema; or use a $ref",
+                    )));
+                }
+                impls.push(schema_impl(&ident, &name, &body.schema, false, idents));
+                let vfn = format_ident!("validate_{}_body", op.id);
+                validators.named(
+                    &vfn,
+                    &format!("Validates the body of `{}`.", op.id),
+                    &body.schema,
+                );
+                impls.push(quote! {
+                    impl ::agora_api::rt::ValidateJson for #ident {
+                        fn validate_json(value: &::agora_api::rt::reexport::serde_json::Value, out: &mut ::agora_api::rt::Violations) {
+                            validators::#vfn(value, out)
+                        }
+                    }
+                });
+            }
+            Some(ident)
+        }
+    };
+
+    let success = match &op.success {
+        Success::Json {
+            schema, pointer, ..
+        } => {
+            let name = format!("{camel}Response");
+            let ty = add_type(space, schema, Some(name.clone()), pointer)?;
+            if schema.get("$ref").is_none() && ty.own {
+                impls.push(schema_impl(&ty.ident, &name, schema, false, idents));
+            }
+            Some(ty.ident)
+        }
+        _ => None,
+    };
+    Ok(Prepared {
+        op: op.clone(),
+        params,
+        body,
+        success,
+    })
+}
+
+fn doc_attrs(op: &Operation) -> TokenStream {
+    let mut lines: Vec<String> = Vec::new();
+    if let Some(s) = &op.summary {
+        lines.push(s.clone());
+    }
+    if let Some(d) = &op.description {
+        if lines.is_empty() {
+            // Dropshot reads the first paragraph as the summary; keep the description out of it.
+            lines.push(String::new());
+        }
+        lines.push(String::new());
+        lines.extend(d.trim_end().lines().map(str::to_owned));
+    }
+    let lines = lines.iter().map(|l| {
+        if l.is_empty() {
+            String::new()
+        } else {
+            format!(" {l}")
+        }
+    });
+    quote! { #(#[doc = #lines])* }
+}
+
+/// The service trait, the Dropshot trait, the adapter and the entry points.
+pub(crate) fn api(ops: &[Prepared], options: &crate::Options) -> TokenStream {
+    let service = format_ident!("{}", options.service_trait);
+    let api = format_ident!("{}", options.api_trait);
+    let module_name = format!(
+        "{}_mod",
+        heck::ToSnakeCase::to_snake_case(options.api_trait.as_str())
+    );
+    let module = format_ident!("{module_name}");
+    let adapter = format_ident!("{}Adapter", options.api_trait);
+
+    let mut service_methods = Vec::new();
+    let mut api_methods = Vec::new();
+    let mut impl_methods = Vec::new();
+    let mut statics = Vec::new();
+
+    for p in ops {
+        let op = &p.op;
+        let name = format_ident!("{}", op.id);
+        let docs = doc_attrs(op);
+        let op_static = format_ident!("OP_{}", op.id.to_uppercase());
+        let (id, method, route) = (&op.id, &op.method, &op.path);
+        statics.push(quote! {
+            static #op_static: ::agora_api::rt::Operation = ::agora_api::rt::Operation { id: #id, method: #method, route: #route };
+        });
+
+        let ctx_ty = if op.secured {
+            quote!(&::agora_api::rt::RequestCtx<::agora_api::rt::Principal>)
+        } else {
+            quote!(&::agora_api::rt::RequestCtx)
+        };
+        let mut svc_args = vec![quote!(ctx: #ctx_ty)];
+        let mut api_args =
+            vec![quote!(rqctx: ::agora_api::rt::reexport::dropshot::RequestContext<Self::Context>)];
+        let mut unwraps = Vec::new();
+        let mut arg_idents: Vec<TokenStream> = Vec::new();
+        for (arg, location, ty) in &p.params {
+            svc_args.push(quote!(#arg: #ty));
+            let wrapper = match location {
+                ParamLocation::Path => quote!(PathParams),
+                ParamLocation::Query => quote!(QueryParams),
+                ParamLocation::Header => quote!(HeaderParams),
+            };
+            api_args.push(quote!(#arg: ::agora_api::rt::#wrapper<#ty>));
+            unwraps.push(quote!(let #arg = #arg.0?;));
+            arg_idents.push(quote!(#arg));
+        }
+        if let Some(body) = &p.body {
+            svc_args.push(quote!(body: #body));
+            api_args.push(quote!(body: ::agora_api::rt::JsonBody<#body>));
+            unwraps.push(quote!(let body = body.0?;));
+            arg_idents.push(quote!(body));
+        }
+        let authenticate = if op.secured {
+            quote! { let ctx = call.authenticate(&rqctx, &*rqctx.context().authenticator).await?; }
+        } else {
+            quote! { let ctx = call.public_ctx(); }
+        };
+        let tags = &op.tags;
+        let deprecated = op.deprecated.then(|| quote!(deprecated = true,));
+
+        if let Success::WebSocket = op.success {
+            svc_args.push(quote!(socket: ::agora_api::rt::WebSocket));
+            service_methods.push(quote! {
+                #docs
+                fn #name(&self, #(#svc_args),*) -> impl ::std::future::Future<Output = Result<(), ::agora_api::rt::ServiceError>> + Send;
+            });
+            api_methods.push(quote! {
+                #docs
+                #[channel { protocol = WEBSOCKETS, path = #route, tags = [#(#tags),*], #deprecated }]
+                async fn #name(#(#api_args,)* upgraded: ::agora_api::rt::reexport::dropshot::WebsocketConnection)
+                    -> ::agora_api::rt::reexport::dropshot::WebsocketChannelResult;
+            });
+            impl_methods.push(quote! {
+                async fn #name(#(#api_args,)* upgraded: ::agora_api::rt::reexport::dropshot::WebsocketConnection)
+                    -> ::agora_api::rt::reexport::dropshot::WebsocketChannelResult
+                {
+                    use ::agora_api::rt::reexport::tracing::Instrument as _;
+                    #[allow(unused_mut)]
+                    let mut call = ::agora_api::rt::Call::start(&rqctx, &#op_static);
+                    let span = call.span();
+                    let socket = ::agora_api::rt::accept_websocket(upgraded).await;
+                    let result = async {
+                        #authenticate
+                        #(#unwraps)*
+                        Ok((ctx, #(#arg_idents),*))
+                    }.instrument(span.clone()).await;
+                    match result {
+                        Err(failure) => call.reject_channel(socket, failure).await,
+                        Ok((ctx, #(#arg_idents),*)) => {
+                            let outcome = rqctx.context().service.#name(&ctx, #(#arg_idents,)* socket).instrument(span).await;
+                            call.finish_channel(outcome)
+                        }
+                    }
+                }
+            });
+            continue;
+        }
+
+        let (ret, wrap, api_ret) = match (&op.success, &p.success) {
+            (Success::Json { status, .. }, Some(ty)) => {
+                let wrapper = match status {
+                    201 => quote!(HttpResponseCreated),
+                    202 => quote!(HttpResponseAccepted),
+                    _ => quote!(HttpResponseOk),
+                };
+                (
+                    quote!(#ty),
+                    quote!(::agora_api::rt::reexport::dropshot::#wrapper),
+                    quote!(::agora_api::rt::reexport::dropshot::#wrapper<#ty>),
+                )
+            }
+            (Success::Text { media_type }, _) => (
+                quote!(String),
+                quote!(|text| ::agora_api::rt::TextResponse::new(#media_type, text)),
+                quote!(::agora_api::rt::TextResponse),
+            ),
+            _ => (
+                quote!(()),
+                quote!(|()| ::agora_api::rt::reexport::dropshot::HttpResponseUpdatedNoContent()),
+                quote!(::agora_api::rt::reexport::dropshot::HttpResponseUpdatedNoContent),
+            ),
+        };
+        let method_ident = format_ident!("{}", op.method);
+        let max_bytes = op.body_max_bytes.map(|n| {
+            let n = n as usize;
+            quote!(request_body_max_bytes = #n,)
+        });
+        service_methods.push(quote! {
+            #docs
+            fn #name(&self, #(#svc_args),*) -> impl ::std::future::Future<Output = Result<#ret, ::agora_api::rt::ServiceError>> + Send;
+        });
+        api_methods.push(quote! {
+            #docs
+            #[endpoint { method = #method_ident, path = #route, tags = [#(#tags),*], #deprecated #max_bytes }]
+            async fn #name(#(#api_args),*) -> Result<::agora_api::rt::Reply<#api_ret>, ErrorResponse>;
+        });
+        impl_methods.push(quote! {
+            async fn #name(#(#api_args),*) -> Result<::agora_api::rt::Reply<#api_ret>, ErrorResponse> {
+                use ::agora_api::rt::reexport::tracing::Instrument as _;
+                #[allow(unused_mut)]
+                let mut call = ::agora_api::rt::Call::start(&rqctx, &#op_static);
+                let span = call.span();
+                let result = async {
+                    #authenticate
+                    #(#unwraps)*
+                    rqctx.context().service.#name(&ctx, #(#arg_idents),*).await.map(#wrap).map_err(|e| call.fail(e))
+                }.instrument(span).await;
+                Ok(call.finish(result))
+            }
+        });
+    }
+
+    let service_doc = format!(
+        "The operations of the contract, one method per `operationId`. Backend developers implement this;\n \
+         the generated [`{adapter}`] does the HTTP around it (extraction, validation, authentication,\n \
+         tracing, metrics, error mapping)."
+    );
+    quote! {
+        /// The error type of every endpoint: the contract's `ApiError`.
+        pub type ErrorResponse = ::agora_api::rt::ErrorResponse<types::ApiError>;
+
+        #(#statics)*
+
+        #[doc = #service_doc]
+        pub trait #service: Send + Sync + 'static {
+            #(#service_methods)*
+        }
+
+        /// The Dropshot API, generated from the contract.
+        #[::agora_api::rt::reexport::dropshot::api_description { module = #module_name }]
+        pub trait #api {
+            /// The server context.
+            type Context;
+            #(#api_methods)*
+        }
+
+        /// Implements the Dropshot API for any service; never constructed.
+        pub struct #adapter<S>(::std::marker::PhantomData<fn() -> S>);
+
+        impl<S: #service> #api for #adapter<S> {
+            type Context = ::agora_api::rt::ApiContext<S>;
+            #(#impl_methods)*
+        }
+
+        /// The Dropshot API description serving `S`.
+        pub fn api_description<S: #service>() -> Result<
+            ::agora_api::rt::reexport::dropshot::ApiDescription<::agora_api::rt::ApiContext<S>>,
+            ::agora_api::rt::reexport::dropshot::ApiDescriptionBuildErrors,
+        > {
+            #module::api_description::<#adapter<S>>()
+        }
+
+        /// The API description without an implementation, for emitting the OpenAPI document.
+        pub fn stub_api_description() -> Result<
+            ::agora_api::rt::reexport::dropshot::ApiDescription<::agora_api::rt::reexport::dropshot::StubContext>,
+            ::agora_api::rt::reexport::dropshot::ApiDescriptionBuildErrors,
+        > {
+            #module::stub_api_description()
+        }
+    }
+}

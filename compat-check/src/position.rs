@@ -1,0 +1,240 @@
+//! Maps JSON pointers to line:column in the source text, so findings can point at a line.
+//!
+//! serde_yaml drops positions, so the text is walked a second time with yaml-rust2's marked
+//! events (JSON is valid YAML 1.2, so one walker serves both). The index is best-effort: if the
+//! walker rejects something serde accepted, lookups fall back to the pointer alone. Lookups of a
+//! pointer that is not indexed (a keyword that exists only on the other side, say) climb to the
+//! nearest indexed ancestor, which is still the right neighbourhood for a reader.
+
+use std::collections::HashMap;
+
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::Marker;
+
+/// A 1-based line and column in a source file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct LineCol {
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column.
+    pub column: u32,
+}
+
+/// Pointer → position of the node (for a mapping entry, the position of its key).
+#[derive(Debug, Default)]
+pub struct PositionIndex {
+    positions: HashMap<String, LineCol>,
+}
+
+impl PositionIndex {
+    /// Builds the index; a text the walker cannot read yields an empty index.
+    pub fn build(text: &str) -> Self {
+        let mut walker = Walker::default();
+        let mut parser = Parser::new_from_str(text);
+        // Only the first document matters (OpenAPI files hold one); errors leave a partial index.
+        let _partial_is_fine = parser.load(&mut walker, false);
+        PositionIndex {
+            positions: walker.positions,
+        }
+    }
+
+    /// Position of `pointer`, or of its nearest indexed ancestor.
+    pub fn lookup(&self, pointer: &str) -> Option<LineCol> {
+        let mut p = pointer;
+        loop {
+            if let Some(pos) = self.positions.get(p) {
+                return Some(*pos);
+            }
+            match p.rfind('/') {
+                Some(i) => p = &p[..i],
+                None => return None,
+            }
+        }
+    }
+
+    /// Number of indexed nodes (used by tests).
+    pub fn len(&self) -> usize {
+        self.positions.len()
+    }
+
+    /// Whether nothing was indexed.
+    pub fn is_empty(&self) -> bool {
+        self.positions.is_empty()
+    }
+}
+
+/// Escapes one reference token per RFC 6901.
+pub fn escape_token(token: &str) -> String {
+    if token.contains(['~', '/']) {
+        token.replace('~', "~0").replace('/', "~1")
+    } else {
+        token.to_owned()
+    }
+}
+
+/// Where the walker is inside a collection.
+enum Frame {
+    /// Inside a mapping: the pointer of the mapping, and the pending key (None = expecting a key).
+    Map {
+        base: String,
+        key: Option<(String, Marker)>,
+        /// Depth of a non-scalar key being skipped (complex keys are not addressable by pointers).
+        skipping_key: usize,
+    },
+    /// Inside a sequence: its pointer and the index of the next item.
+    Seq { base: String, next: usize },
+}
+
+#[derive(Default)]
+struct Walker {
+    stack: Vec<Frame>,
+    positions: HashMap<String, LineCol>,
+    started: bool,
+}
+
+fn to_linecol(m: Marker) -> LineCol {
+    LineCol {
+        line: u32::try_from(m.line()).unwrap_or(u32::MAX),
+        column: u32::try_from(m.col() + 1).unwrap_or(u32::MAX),
+    }
+}
+
+impl Walker {
+    /// Claims the slot for a new node: returns its pointer and records its position.
+    fn place_node(&mut self, mark: Marker) -> Option<String> {
+        match self.stack.last_mut() {
+            None => {
+                if self.started {
+                    return None;
+                }
+                self.started = true;
+                self.positions.insert(String::new(), to_linecol(mark));
+                Some(String::new())
+            }
+            Some(Frame::Seq { base, next }) => {
+                let ptr = format!("{base}/{next}");
+                *next += 1;
+                self.positions.insert(ptr.clone(), to_linecol(mark));
+                Some(ptr)
+            }
+            Some(Frame::Map { base, key, .. }) => {
+                let (k, kmark) = key.take()?;
+                let ptr = format!("{base}/{}", escape_token(&k));
+                self.positions.insert(ptr.clone(), to_linecol(kmark));
+                Some(ptr)
+            }
+        }
+    }
+
+    /// Returns true when the event was consumed as (part of) a mapping key.
+    fn take_as_key(&mut self, ev: &Event, mark: Marker) -> bool {
+        let Some(Frame::Map {
+            key, skipping_key, ..
+        }) = self.stack.last_mut()
+        else {
+            return false;
+        };
+        if *skipping_key > 0 {
+            match ev {
+                Event::MappingStart(..) | Event::SequenceStart(..) => *skipping_key += 1,
+                Event::MappingEnd | Event::SequenceEnd => {
+                    *skipping_key -= 1;
+                    if *skipping_key == 0 {
+                        *key = Some(("?".to_owned(), mark));
+                    }
+                }
+                _ => {}
+            }
+            return true;
+        }
+        if key.is_some() {
+            return false;
+        }
+        match ev {
+            Event::Scalar(s, ..) => *key = Some((s.clone(), mark)),
+            Event::Alias(_) => *key = Some(("*".to_owned(), mark)),
+            Event::MappingStart(..) | Event::SequenceStart(..) => *skipping_key = 1,
+            // A mapping end while expecting a key is the mapping's own end.
+            _ => return false,
+        }
+        true
+    }
+}
+
+impl MarkedEventReceiver for Walker {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        if self.take_as_key(&ev, mark) {
+            return;
+        }
+        match ev {
+            Event::Scalar(..) | Event::Alias(_) => {
+                self.place_node(mark);
+            }
+            Event::MappingStart(..) => {
+                let base = self.place_node(mark).unwrap_or_default();
+                self.stack.push(Frame::Map {
+                    base,
+                    key: None,
+                    skipping_key: 0,
+                });
+            }
+            Event::SequenceStart(..) => {
+                let base = self.place_node(mark).unwrap_or_default();
+                self.stack.push(Frame::Seq { base, next: 0 });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                self.stack.pop();
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indexes_yaml_keys_and_items() {
+        let text = "openapi: 3.0.3\npaths:\n  /a/b:\n    get:\n      tags: [x, y]\n      parameters:\n        - name: q\n";
+        let idx = PositionIndex::build(text);
+        assert_eq!(idx.lookup("/openapi"), Some(LineCol { line: 1, column: 1 }));
+        assert_eq!(
+            idx.lookup("/paths/~1a~1b/get"),
+            Some(LineCol { line: 4, column: 5 })
+        );
+        assert_eq!(
+            idx.lookup("/paths/~1a~1b/get/parameters/0/name"),
+            Some(LineCol {
+                line: 7,
+                column: 11
+            })
+        );
+        assert_eq!(
+            idx.lookup("/paths/~1a~1b/get/tags/1"),
+            Some(LineCol {
+                line: 5,
+                column: 17
+            })
+        );
+        // Unknown leaf climbs to the nearest ancestor.
+        assert_eq!(
+            idx.lookup("/paths/~1a~1b/get/nope"),
+            Some(LineCol { line: 4, column: 5 })
+        );
+    }
+
+    #[test]
+    fn indexes_json() {
+        let text = "{\n  \"a\": {\n    \"b\": [1, {\"c\": 2}]\n  }\n}\n";
+        let idx = PositionIndex::build(text);
+        assert_eq!(idx.lookup("/a/b"), Some(LineCol { line: 3, column: 5 }));
+        assert_eq!(
+            idx.lookup("/a/b/1/c"),
+            Some(LineCol {
+                line: 3,
+                column: 17
+            })
+        );
+    }
+}

@@ -1,0 +1,449 @@
+//! `$ref` resolution and the merged view of a schema (its own keywords plus its `allOf` members).
+//!
+//! The comparison never looks at a raw schema object: it looks at a `SchemaView`, in which `$ref`
+//! chains are followed and `allOf` members are folded in, so a property moved from a schema into an
+//! `allOf` base (or the reverse) is not a change. Every keyword remembers which object it came
+//! from, so findings still point at the line that defines it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde_json::Value;
+
+use crate::load::{Document, decode_fragment};
+use crate::position::escape_token;
+
+/// `$ref` chains longer than this are treated as cycles (a chain of pure refs means nothing).
+const MAX_REF_HOPS: usize = 64;
+/// `allOf` nesting deeper than this stops merging; real documents stay far below it.
+const MAX_ALLOF_DEPTH: usize = 32;
+
+/// Prefix of named component schemas.
+pub(crate) const SCHEMAS_PREFIX: &str = "/components/schemas/";
+
+/// Follows `$ref`s from `ptr`; returns the pointer of the object finally reached and its value.
+/// A ref cycle or a missing target yields `None` (the loader rejects dangling refs up front).
+pub(crate) fn resolve<'a>(doc: &'a Document, ptr: &str) -> Option<(String, &'a Value)> {
+    let mut current = ptr.to_owned();
+    for _ in 0..MAX_REF_HOPS {
+        let value = doc.get(&current)?;
+        match value.get("$ref").and_then(Value::as_str) {
+            Some(target) => current = decode_fragment(target.strip_prefix('#')?)?,
+            None => return Some((current, value)),
+        }
+    }
+    None
+}
+
+/// The component name if `ptr` is exactly `/components/schemas/NAME`.
+pub(crate) fn component_name(ptr: &str) -> Option<&str> {
+    ptr.strip_prefix(SCHEMAS_PREFIX)
+        .filter(|n| !n.contains('/'))
+}
+
+/// Whether the raw object at `ptr` is a `$ref` to a named component schema (and which).
+pub(crate) fn ref_name(doc: &Document, ptr: &str) -> Option<String> {
+    let target = doc.get(ptr)?.get("$ref")?.as_str()?;
+    let decoded = decode_fragment(target.strip_prefix('#')?)?;
+    component_name(&decoded).map(|n| n.replace("~1", "/").replace("~0", "~"))
+}
+
+/// `additionalProperties` as far as compatibility cares.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Additional {
+    /// Absent or `true`: anything goes.
+    Open,
+    /// `false`.
+    Closed,
+    /// A schema (pointer) that extra values must match.
+    Schema(String),
+}
+
+/// Which composition keyword holds the variants.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum VariantKind {
+    OneOf,
+    AnyOf,
+}
+
+impl VariantKind {
+    pub(crate) fn keyword(self) -> &'static str {
+        match self {
+            VariantKind::OneOf => "oneOf",
+            VariantKind::AnyOf => "anyOf",
+        }
+    }
+}
+
+/// Numeric keywords compared by the bounds rules.
+pub(crate) const NUMERIC_KEYWORDS: [&str; 8] = [
+    "maximum",
+    "minimum",
+    "maxLength",
+    "minLength",
+    "maxItems",
+    "minItems",
+    "maxProperties",
+    "minProperties",
+];
+
+/// A schema with refs followed and `allOf` folded in.
+#[derive(Debug, Clone)]
+pub(crate) struct SchemaView<'a> {
+    /// Pointer of the resolved schema object.
+    pub ptr: String,
+    /// Component name when the schema is `/components/schemas/NAME`.
+    pub name: Option<String>,
+    /// Allowed types; `None` = any.
+    pub types: Option<BTreeSet<&'a str>>,
+    pub nullable: bool,
+    pub format: Option<&'a str>,
+    pub enum_values: Option<&'a Vec<Value>>,
+    pub numbers: BTreeMap<&'static str, f64>,
+    pub exclusive_maximum: bool,
+    pub exclusive_minimum: bool,
+    pub pattern: Option<&'a str>,
+    pub multiple_of: Option<f64>,
+    pub unique_items: bool,
+    /// Property name → pointer of its (raw, possibly `$ref`) schema.
+    pub properties: BTreeMap<&'a str, String>,
+    pub required: BTreeSet<&'a str>,
+    pub additional: Additional,
+    /// Pointer of the raw `items` schema.
+    pub items: Option<String>,
+    /// oneOf/anyOf and the raw pointers of the variants.
+    pub variants: Option<(VariantKind, Vec<String>)>,
+    pub read_only: bool,
+    pub write_only: bool,
+    /// Keyword → pointer of the object that defines it (differs from `ptr` for allOf members).
+    pub origin: HashMap<&'static str, String>,
+}
+
+impl<'a> SchemaView<'a> {
+    fn empty(ptr: String) -> Self {
+        SchemaView {
+            name: component_name(&ptr).map(str::to_owned),
+            ptr,
+            types: None,
+            nullable: false,
+            format: None,
+            enum_values: None,
+            numbers: BTreeMap::new(),
+            exclusive_maximum: false,
+            exclusive_minimum: false,
+            pattern: None,
+            multiple_of: None,
+            unique_items: false,
+            properties: BTreeMap::new(),
+            required: BTreeSet::new(),
+            additional: Additional::Open,
+            items: None,
+            variants: None,
+            read_only: false,
+            write_only: false,
+            origin: HashMap::new(),
+        }
+    }
+
+    /// Builds the view of the (already resolved) schema at `ptr`.
+    pub(crate) fn build(doc: &'a Document, ptr: &str) -> Self {
+        let mut seen = BTreeSet::new();
+        let mut view = Self::build_inner(doc, ptr, 0, &mut seen);
+        view.infer_type();
+        view
+    }
+
+    /// Pointer of `keyword` as written (in this schema or the allOf member defining it).
+    pub(crate) fn keyword_ptr(&self, keyword: &'static str) -> String {
+        match self.origin.get(keyword) {
+            Some(base) => format!("{base}/{keyword}"),
+            None => self.ptr.clone(),
+        }
+    }
+
+    /// Schemas without `type` that have object or array keywords are still objects or arrays;
+    /// inferring this keeps "added `type: object`" from reading as a narrowing.
+    fn infer_type(&mut self) {
+        if self.types.is_some() || self.variants.is_some() {
+            return;
+        }
+        if !self.properties.is_empty() || self.additional != Additional::Open {
+            self.types = Some(BTreeSet::from(["object"]));
+        } else if self.items.is_some() {
+            self.types = Some(BTreeSet::from(["array"]));
+        }
+    }
+
+    fn build_inner(
+        doc: &'a Document,
+        ptr: &str,
+        depth: usize,
+        seen: &mut BTreeSet<String>,
+    ) -> Self {
+        let mut view = Self::empty(ptr.to_owned());
+        let Some(obj) = doc.get(ptr).and_then(Value::as_object) else {
+            return view;
+        };
+        seen.insert(ptr.to_owned());
+        let note = |view: &mut Self, kw: &'static str| {
+            view.origin.insert(kw, ptr.to_owned());
+        };
+        if let Some(t) = obj.get("type").and_then(Value::as_str) {
+            view.types = Some(BTreeSet::from([t]));
+            note(&mut view, "type");
+        }
+        view.nullable = obj.get("nullable").and_then(Value::as_bool) == Some(true);
+        if view.nullable {
+            note(&mut view, "nullable");
+        }
+        if let Some(f) = obj.get("format").and_then(Value::as_str) {
+            view.format = Some(f);
+            note(&mut view, "format");
+        }
+        if let Some(e) = obj.get("enum").and_then(Value::as_array) {
+            view.enum_values = Some(e);
+            note(&mut view, "enum");
+        }
+        for kw in NUMERIC_KEYWORDS {
+            if let Some(n) = obj.get(kw).and_then(Value::as_f64) {
+                view.numbers.insert(kw, n);
+                note(&mut view, kw);
+            }
+        }
+        view.exclusive_maximum = obj.get("exclusiveMaximum").and_then(Value::as_bool) == Some(true);
+        view.exclusive_minimum = obj.get("exclusiveMinimum").and_then(Value::as_bool) == Some(true);
+        if let Some(p) = obj.get("pattern").and_then(Value::as_str) {
+            view.pattern = Some(p);
+            note(&mut view, "pattern");
+        }
+        if let Some(m) = obj.get("multipleOf").and_then(Value::as_f64) {
+            view.multiple_of = Some(m);
+            note(&mut view, "multipleOf");
+        }
+        view.unique_items = obj.get("uniqueItems").and_then(Value::as_bool) == Some(true);
+        if view.unique_items {
+            note(&mut view, "uniqueItems");
+        }
+        if let Some(props) = obj.get("properties").and_then(Value::as_object) {
+            for name in props.keys() {
+                view.properties.insert(
+                    name.as_str(),
+                    format!("{ptr}/properties/{}", escape_token(name)),
+                );
+            }
+            note(&mut view, "properties");
+        }
+        if let Some(req) = obj.get("required").and_then(Value::as_array) {
+            view.required.extend(req.iter().filter_map(Value::as_str));
+            note(&mut view, "required");
+        }
+        match obj.get("additionalProperties") {
+            Some(Value::Bool(false)) => view.additional = Additional::Closed,
+            Some(Value::Object(_)) => {
+                view.additional = Additional::Schema(format!("{ptr}/additionalProperties"));
+            }
+            _ => {}
+        }
+        if obj.contains_key("additionalProperties") {
+            note(&mut view, "additionalProperties");
+        }
+        if obj.get("items").is_some_and(Value::is_object) {
+            view.items = Some(format!("{ptr}/items"));
+        }
+        for kind in [VariantKind::OneOf, VariantKind::AnyOf] {
+            if let Some(list) = obj.get(kind.keyword()).and_then(Value::as_array)
+                && view.variants.is_none()
+            {
+                let ptrs = (0..list.len())
+                    .map(|i| format!("{ptr}/{}/{i}", kind.keyword()))
+                    .collect();
+                view.variants = Some((kind, ptrs));
+            }
+        }
+        view.read_only = obj.get("readOnly").and_then(Value::as_bool) == Some(true);
+        view.write_only = obj.get("writeOnly").and_then(Value::as_bool) == Some(true);
+
+        if let Some(members) = obj.get("allOf").and_then(Value::as_array)
+            && depth < MAX_ALLOF_DEPTH
+        {
+            for i in 0..members.len() {
+                let Some((member_ptr, _)) = resolve(doc, &format!("{ptr}/allOf/{i}")) else {
+                    continue;
+                };
+                // A member that (through refs) contains this schema again adds nothing new.
+                if seen.contains(&member_ptr) {
+                    continue;
+                }
+                let member = Self::build_inner(doc, &member_ptr, depth + 1, seen);
+                view.merge(member);
+            }
+        }
+        view
+    }
+
+    /// Folds an allOf member in: constraints of all members hold at once.
+    fn merge(&mut self, m: SchemaView<'a>) {
+        self.types = match (self.types.take(), m.types) {
+            (Some(a), Some(b)) => {
+                // "integer" and "number" meet at "integer"; otherwise a plain intersection.
+                let mut out: BTreeSet<&str> = a.intersection(&b).copied().collect();
+                if out.is_empty()
+                    && (a.contains("integer") && b.contains("number")
+                        || a.contains("number") && b.contains("integer"))
+                {
+                    out.insert("integer");
+                }
+                Some(out)
+            }
+            (a, b) => a.or(b),
+        };
+        self.nullable |= m.nullable;
+        self.read_only |= m.read_only;
+        self.write_only |= m.write_only;
+        self.unique_items |= m.unique_items;
+        self.exclusive_maximum |= m.exclusive_maximum;
+        self.exclusive_minimum |= m.exclusive_minimum;
+        if self.format.is_none() {
+            self.format = m.format;
+        }
+        if self.enum_values.is_none() {
+            self.enum_values = m.enum_values;
+        }
+        if self.pattern.is_none() {
+            self.pattern = m.pattern;
+        }
+        if self.multiple_of.is_none() {
+            self.multiple_of = m.multiple_of;
+        }
+        for (kw, n) in m.numbers {
+            let tighter = |old: f64| {
+                if kw.starts_with("max") {
+                    old.min(n)
+                } else {
+                    old.max(n)
+                }
+            };
+            let merged = self.numbers.get(kw).map_or(n, |&old| tighter(old));
+            self.numbers.insert(kw, merged);
+        }
+        for (name, p) in m.properties {
+            self.properties.entry(name).or_insert(p);
+        }
+        self.required.extend(m.required);
+        if m.additional == Additional::Closed || self.additional == Additional::Open {
+            self.additional = m.additional;
+        }
+        if self.items.is_none() {
+            self.items = m.items;
+        }
+        if self.variants.is_none() {
+            self.variants = m.variants;
+        }
+        for (kw, p) in m.origin {
+            self.origin.entry(kw).or_insert(p);
+        }
+    }
+}
+
+/// A short human name for a schema pointer: `User.address.city`, `POST /v1/posts request body.title`.
+pub(crate) fn describe(ptr: &str) -> String {
+    let tokens: Vec<String> = ptr
+        .split('/')
+        .skip(1)
+        .map(|t| t.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    let (mut out, rest) = match tokens.as_slice() {
+        [c, s, name, rest @ ..] if c == "components" && s == "schemas" => (name.clone(), rest),
+        [p, path, method, rb, c, _mt, s, rest @ ..]
+            if p == "paths" && rb == "requestBody" && c == "content" && s == "schema" =>
+        {
+            (
+                format!("{} {path} request body", method.to_uppercase()),
+                rest,
+            )
+        }
+        [p, path, method, r, status, c, _mt, s, rest @ ..]
+            if p == "paths" && r == "responses" && c == "content" && s == "schema" =>
+        {
+            (
+                format!("{} {path} {status} response", method.to_uppercase()),
+                rest,
+            )
+        }
+        [p, path, method, r, status, h, header, s, rest @ ..]
+            if p == "paths" && r == "responses" && h == "headers" && s == "schema" =>
+        {
+            (
+                format!("{} {path} {status} header {header}", method.to_uppercase()),
+                rest,
+            )
+        }
+        _ => return ptr.to_owned(),
+    };
+    let mut i = 0;
+    while i < rest.len() {
+        match rest[i].as_str() {
+            "properties" if i + 1 < rest.len() => {
+                out.push('.');
+                out.push_str(&rest[i + 1]);
+                i += 2;
+            }
+            "items" => {
+                out.push_str("[]");
+                i += 1;
+            }
+            "additionalProperties" => {
+                out.push_str(".*");
+                i += 1;
+            }
+            "allOf" | "oneOf" | "anyOf" if i + 1 < rest.len() => {
+                out.push_str(&format!(" ({} #{})", rest[i], rest[i + 1]));
+                i += 2;
+            }
+            other => {
+                out.push('/');
+                out.push_str(other);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describes_pointers() {
+        assert_eq!(
+            describe("/components/schemas/User/properties/address/properties/city"),
+            "User.address.city"
+        );
+        assert_eq!(
+            describe(
+                "/paths/~1v1~1posts/post/requestBody/content/application~1json/schema/properties/tags/items"
+            ),
+            "POST /v1/posts request body.tags[]"
+        );
+    }
+
+    #[test]
+    fn allof_merges_properties_and_required() {
+        let text = "openapi: 3.0.3\npaths: {}\ncomponents:\n  schemas:\n    Base:\n      type: object\n      required: [id]\n      properties:\n        id: {type: string}\n    User:\n      allOf:\n        - $ref: '#/components/schemas/Base'\n        - properties:\n            name: {type: string}\n          required: [name]\n";
+        let doc = Document::from_str("t.yaml", text).ok();
+        let Some(doc) = doc else {
+            panic!("test document must load");
+        };
+        let v = SchemaView::build(&doc, "/components/schemas/User");
+        assert_eq!(
+            v.properties.keys().copied().collect::<Vec<_>>(),
+            ["id", "name"]
+        );
+        assert_eq!(v.required.len(), 2);
+        assert_eq!(v.types, Some(BTreeSet::from(["object"])));
+        assert_eq!(
+            v.keyword_ptr("type"),
+            "/components/schemas/Base/type".to_owned()
+        );
+    }
+}

@@ -1,0 +1,411 @@
+//! Configuration: defaults → optional `agora.toml` → `AGORA_*` environment variables, where
+//! `AGORA_<KEY>_FILE` reads a secret from a file. The whole configuration is validated before the
+//! port is bound, and every problem is reported at once with where its value came from.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Environment variable prefix; nested keys use `__` (e.g. `AGORA_HTTP__BIND`).
+pub const ENV_PREFIX: &str = "AGORA_";
+
+/// The configuration profile: production refuses development-only settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// Local development and tests (the default).
+    Development,
+    /// A real deployment.
+    Production,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object per line (the default; what log pipelines ingest).
+    Json,
+    /// Human-readable lines for a terminal.
+    Pretty,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `development` (default) or `production`.
+    pub profile: Profile,
+    /// The HTTP listener.
+    pub http: HttpConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// Metrics.
+    pub metrics: MetricsConfig,
+}
+
+/// The HTTP listener.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address to bind. Default `127.0.0.1:8080`.
+    pub bind: SocketAddr,
+    /// Largest accepted request body, in bytes, unless the contract overrides it per operation
+    /// (`x-agora-body-max-bytes`). Default 65536.
+    pub request_body_max_bytes: usize,
+    /// On shutdown, how long `/readyz` answers 503 before the listener closes, so that load
+    /// balancers stop routing here first. Default 0 in development, set it in production.
+    pub shutdown_drain_secs: u64,
+    /// `Retry-After` sent with 503 answers while starting or stopping. Default 1.
+    pub unavailable_retry_after_secs: u64,
+}
+
+/// Logging.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `json` (default) or `pretty`.
+    pub format: LogFormat,
+    /// A `tracing` filter directive, e.g. `info` or `agora=debug,info`. Default `info`.
+    pub level: String,
+}
+
+/// Metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Histogram buckets for request latency, in seconds, ascending.
+    pub latency_buckets_seconds: Vec<f64>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            profile: Profile::Development,
+            http: HttpConfig {
+                bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+                request_body_max_bytes: 64 * 1024,
+                shutdown_drain_secs: 0,
+                unavailable_retry_after_secs: 1,
+            },
+            log: LogConfig {
+                format: LogFormat::Json,
+                level: "info".into(),
+            },
+            metrics: MetricsConfig {
+                latency_buckets_seconds: vec![
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ],
+            },
+        }
+    }
+}
+
+/// Every problem found in the configuration.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invalid configuration ({} problem(s)):", self.0.len())?;
+        for p in &self.0 {
+            writeln!(f, "  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Where the configuration comes from.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// A TOML file; when `None`, `agora.toml` in the working directory is used if it exists.
+    pub file: Option<PathBuf>,
+    /// Environment variables (name, value); `None` reads the process environment.
+    pub env: Option<Vec<(String, String)>>,
+}
+
+impl Config {
+    /// Loads and validates the configuration.
+    pub fn load(sources: &Sources) -> Result<Config, ConfigErrors> {
+        let figment = figment(sources)?;
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigErrors(describe(&figment, e)))?;
+        let problems = config.problems();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigErrors(problems))
+        }
+    }
+
+    /// Semantic checks that types alone cannot express.
+    fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if self.http.request_body_max_bytes == 0 {
+            p.push("http.request_body_max_bytes: must be greater than 0".into());
+        }
+        let buckets = &self.metrics.latency_buckets_seconds;
+        if buckets.is_empty()
+            || buckets.windows(2).any(|w| w[0] >= w[1])
+            || buckets.iter().any(|b| !b.is_finite() || *b <= 0.0)
+        {
+            p.push(
+                "metrics.latency_buckets_seconds: must be positive and strictly ascending".into(),
+            );
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            p.push(format!("log.level: {e}"));
+        }
+        if self.profile == Profile::Production && self.http.bind.ip().is_loopback() {
+            p.push(format!(
+                "http.bind: {} is a loopback address; production must listen where the load balancer can reach it",
+                self.http.bind
+            ));
+        }
+        p
+    }
+
+    /// The effective configuration as TOML, secrets redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        // No secret exists in this configuration yet; fields holding one use `Secret`, whose
+        // Serialize prints a placeholder, so this stays safe as fields are added.
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+fn figment(sources: &Sources) -> Result<Figment, ConfigErrors> {
+    let mut figment = Figment::from(Serialized::defaults(Config::default()));
+    let file = match &sources.file {
+        Some(f) => {
+            if !f.exists() {
+                return Err(ConfigErrors(vec![format!(
+                    "config file {}: does not exist",
+                    f.display()
+                )]));
+            }
+            Some(f.clone())
+        }
+        None => Some(PathBuf::from("agora.toml")).filter(|p| p.exists()),
+    };
+    if let Some(f) = file {
+        figment = figment.merge(Toml::file_exact(f));
+    }
+    let vars = match &sources.env {
+        Some(v) => v.clone(),
+        None => std::env::vars().collect(),
+    };
+    let (vars, mut problems) = resolve_file_vars(vars);
+    let env: Vec<(String, String)> = vars
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+        .collect();
+    for (k, _) in &env {
+        if k == "AGORA_CONFIG" {
+            continue;
+        }
+        let key = k[ENV_PREFIX.len()..]
+            .to_ascii_lowercase()
+            .replace("__", ".");
+        if !KNOWN_KEYS.contains(&key.as_str()) {
+            problems.push(format!(
+                "{k}: unknown setting {key:?} (known: {})",
+                KNOWN_KEYS.join(", ")
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ConfigErrors(problems));
+    }
+    figment = figment.merge(EnvVars(env));
+    Ok(figment)
+}
+
+/// `AGORA_*` variables as a figment provider. figment's own `Env` reads only the process
+/// environment; this takes an explicit list (tests, `config check`) and names each variable in
+/// error messages as it was spelled.
+struct EnvVars(Vec<(String, String)>);
+
+impl figment::Provider for EnvVars {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named("environment variable")
+            .interpolater(|_, keys| format!("{ENV_PREFIX}{}", keys.join("__").to_ascii_uppercase()))
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        let mut dict = figment::value::Dict::new();
+        for (k, v) in &self.0 {
+            if k == "AGORA_CONFIG" {
+                continue;
+            }
+            let key = k[ENV_PREFIX.len()..]
+                .to_ascii_lowercase()
+                .replace("__", ".");
+            let value: figment::value::Value = v.parse().unwrap_or_else(|_| v.as_str().into());
+            if let figment::value::Value::Dict(_, nested) = figment::util::nest(&key, value) {
+                merge(&mut dict, nested);
+            }
+        }
+        Ok(figment::Profile::Default.collect(dict))
+    }
+}
+
+fn merge(into: &mut figment::value::Dict, from: figment::value::Dict) {
+    use figment::value::Value;
+    for (k, v) in from {
+        match (into.get_mut(&k), v) {
+            (Some(Value::Dict(_, a)), Value::Dict(_, b)) => merge(a, b),
+            (_, v) => {
+                into.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Every settable key, for typo detection in the environment.
+const KNOWN_KEYS: &[&str] = &[
+    "profile",
+    "http.bind",
+    "http.request_body_max_bytes",
+    "http.shutdown_drain_secs",
+    "http.unavailable_retry_after_secs",
+    "log.format",
+    "log.level",
+    "metrics.latency_buckets_seconds",
+];
+
+/// `AGORA_X_FILE=/path` becomes `AGORA_X=<file contents, trailing newline trimmed>`.
+fn resolve_file_vars(vars: Vec<(String, String)>) -> (Vec<(String, String)>, Vec<String>) {
+    let mut problems = Vec::new();
+    let mut out = Vec::new();
+    for (k, v) in vars {
+        match k
+            .strip_suffix("_FILE")
+            .filter(|_| k.starts_with(ENV_PREFIX))
+        {
+            Some(base) => match std::fs::read_to_string(Path::new(&v)) {
+                Ok(content) => out.push((
+                    base.to_owned(),
+                    content.trim_end_matches(['\n', '\r']).to_owned(),
+                )),
+                Err(e) => problems.push(format!("{k}: cannot read {v}: {e}")),
+            },
+            None => out.push((k, v)),
+        }
+    }
+    (out, problems)
+}
+
+/// Turns figment's errors into lines naming the key and where its value came from.
+fn describe(figment: &Figment, error: figment::Error) -> Vec<String> {
+    error
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let source = e
+                .metadata
+                .as_ref()
+                .map(|m| {
+                    let native = m.interpolate(&e.profile.clone().unwrap_or_default(), &e.path);
+                    let place = m
+                        .source
+                        .as_ref()
+                        .map(|s| format!(" {s}"))
+                        .unwrap_or_default();
+                    format!("{} {native}{place}", m.name)
+                })
+                .or_else(|| figment.find_metadata(&key).map(|m| m.name.to_string()))
+                .unwrap_or_else(|| "defaults".into());
+            let key = if key.is_empty() { "<root>".into() } else { key };
+            format!("{key}: {} [from {source}]", e.kind)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> Sources {
+        Sources {
+            file: Some(PathBuf::from("/nonexistent-agora-test.toml")).filter(|_| false),
+            env: Some(
+                vars.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = Config::load(&env(&[])).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.http.request_body_max_bytes, 65536);
+    }
+
+    #[test]
+    fn environment_overrides_nested_keys() {
+        let c = Config::load(&env(&[
+            ("AGORA_HTTP__BIND", "127.0.0.1:9999"),
+            ("AGORA_LOG__FORMAT", "pretty"),
+        ]))
+        .unwrap();
+        assert_eq!(c.http.bind.port(), 9999);
+        assert_eq!(c.log.format, LogFormat::Pretty);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once_with_its_source() {
+        let err = Config::load(&env(&[
+            ("AGORA_HTTP__BIND", "not-an-address"),
+            ("AGORA_LOG__FORMAT", "xml"),
+            ("AGORA_HTTP__BNID", "x"),
+        ]))
+        .unwrap_err();
+        // The unknown key is caught before extraction.
+        assert_eq!(err.0.len(), 1, "{err}");
+        assert!(err.0[0].contains("AGORA_HTTP__BNID"), "{err}");
+
+        let err = Config::load(&env(&[
+            ("AGORA_HTTP__BIND", "not-an-address"),
+            ("AGORA_LOG__FORMAT", "xml"),
+        ]))
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("http.bind"), "{text}");
+        assert!(text.contains("log.format"), "{text}");
+        assert!(
+            text.contains("AGORA_"),
+            "names the environment as the source: {text}"
+        );
+    }
+
+    #[test]
+    fn semantic_checks() {
+        let err = Config::load(&env(&[
+            ("AGORA_HTTP__REQUEST_BODY_MAX_BYTES", "0"),
+            ("AGORA_PROFILE", "production"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.0.len(), 2, "{err}");
+    }
+
+    #[test]
+    fn file_variables_are_read() {
+        let dir = std::env::temp_dir().join(format!("agora-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("level");
+        std::fs::write(&f, "debug\n").unwrap();
+        let c = Config::load(&env(&[("AGORA_LOG__LEVEL_FILE", f.to_str().unwrap())])).unwrap();
+        assert_eq!(c.log.level, "debug");
+        let err =
+            Config::load(&env(&[("AGORA_LOG__LEVEL_FILE", "/nonexistent/secret")])).unwrap_err();
+        assert!(err.to_string().contains("cannot read"), "{err}");
+    }
+}

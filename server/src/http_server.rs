@@ -1,0 +1,128 @@
+//! Starts the Dropshot server for a configuration and stops it gracefully.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use agora_api::rt::{ApiContext, AuthFuture, Authenticator, ServiceError};
+use dropshot::{ConfigDropshot, HandlerTaskMode, HttpServer, ServerBuilder};
+
+use crate::config::Config;
+use crate::service::{Agora, BuildInfo, Lifecycle};
+use crate::telemetry;
+
+/// Verifies bearer tokens. No operation of the current contract requires one; the identity issue
+/// replaces this with JWT verification. Until then every token is rejected, so a secured
+/// operation added to the contract fails closed rather than open.
+struct NoTokenIssuer;
+
+impl Authenticator for NoTokenIssuer {
+    fn authenticate<'a>(&'a self, _token: &'a str) -> AuthFuture<'a> {
+        Box::pin(async {
+            Err(ServiceError::Unauthenticated {
+                message: "this server issues no tokens yet".into(),
+            })
+        })
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The generated API description was rejected by Dropshot (a generator bug).
+    #[error("cannot build the API description: {0}")]
+    Api(String),
+    /// Binding or starting the listener failed.
+    #[error("cannot start the HTTP server on {bind}: {message}")]
+    Listen { bind: SocketAddr, message: String },
+}
+
+/// A started server.
+pub struct RunningServer {
+    server: HttpServer<ApiContext<Agora>>,
+    lifecycle: Arc<Lifecycle>,
+    drain: Duration,
+}
+
+impl RunningServer {
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// Stops taking traffic: `/readyz` turns 503, then after the drain period the listener closes
+    /// and in-flight requests finish.
+    pub async fn shutdown(self) -> Result<(), String> {
+        self.lifecycle.set_stopping();
+        tracing::info!(drain_secs = self.drain.as_secs(), "shutting down");
+        tokio::time::sleep(self.drain).await;
+        self.server.close().await
+    }
+
+    /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
+    pub async fn run_until_signal(self) -> Result<(), String> {
+        wait_for_signal().await;
+        self.shutdown().await
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Starts serving `config`. Logging and metrics are set up first; readiness turns on at the end.
+pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
+    telemetry::init_logging(&config.log);
+    let metrics = telemetry::metrics_handle(&config.metrics);
+    let lifecycle = Arc::new(Lifecycle::default());
+    let service = Agora::new(
+        lifecycle.clone(),
+        metrics,
+        BuildInfo::current(),
+        config.http.unavailable_retry_after_secs,
+    );
+    let api = agora_api::api_description::<Agora>().map_err(|e| StartError::Api(e.to_string()))?;
+    let context = ApiContext::new(service, Arc::new(NoTokenIssuer));
+    let dropshot_config = ConfigDropshot {
+        bind_address: config.http.bind,
+        default_request_body_max_bytes: config.http.request_body_max_bytes,
+        // Detached: a client that disconnects does not cancel a handler half-way through a write.
+        default_handler_task_mode: HandlerTaskMode::Detached,
+        ..Default::default()
+    };
+    // Dropshot logs through slog; request logging lives in the generated adapter (tracing), so
+    // Dropshot's own per-request lines are dropped rather than written in a second format.
+    let log = slog::Logger::root(slog::Discard, slog::o!());
+    let server = ServerBuilder::new(api, context, log)
+        .config(dropshot_config)
+        .start()
+        .map_err(|e| StartError::Listen {
+            bind: config.http.bind,
+            message: e.to_string(),
+        })?;
+    lifecycle.set_ready();
+    tracing::info!(addr = %server.local_addr(), "agora listening");
+    Ok(RunningServer {
+        server,
+        lifecycle,
+        drain: Duration::from_secs(config.http.shutdown_drain_secs),
+    })
+}

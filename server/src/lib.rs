@@ -1,0 +1,10 @@
+//! The Agora server: the implementation of the generated `AgoraService` trait and everything needed
+//! to run it (configuration, telemetry, the HTTP server). The `agora` binary is a thin CLI on top.
+
+pub mod config;
+pub mod http_server;
+pub mod service;
+pub mod telemetry;
+
+pub use config::Config;
+pub use http_server::{RunningServer, start};

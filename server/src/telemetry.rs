@@ -1,0 +1,69 @@
+//! Logging (tracing → JSON lines on stdout) and the Prometheus recorder.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{LogConfig, LogFormat, MetricsConfig};
+
+/// Installs the global tracing subscriber. Later calls (tests start many servers) are no-ops.
+pub fn init_logging(config: &LogConfig) {
+    let filter = EnvFilter::try_new(&config.level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let result = match config.format {
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_current_span(false)
+            .with_span_list(false)
+            .flatten_event(true)
+            .with_target(true)
+            .try_init(),
+        LogFormat::Pretty => tracing_subscriber::fmt().with_env_filter(filter).try_init(),
+    };
+    // An error only means a subscriber is already installed (a second server in one process).
+    drop(result);
+}
+
+static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the global Prometheus recorder once and returns its handle.
+pub fn metrics_handle(config: &MetricsConfig) -> PrometheusHandle {
+    PROMETHEUS
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Suffix("_duration_seconds".into()),
+                    &config.latency_buckets_seconds,
+                )
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            // Fails only if another recorder is installed; then this handle stays empty, which
+            // the metrics test would show.
+            drop(metrics::set_global_recorder(recorder));
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    metrics::describe_counter!(
+        "http_requests_total",
+        "Requests answered, by operation, method and status."
+    );
+    metrics::describe_counter!(
+        "http_errors_total",
+        "Error answers, by operation, status class and error code."
+    );
+    metrics::describe_histogram!(
+        "http_request_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time from the request reaching the adapter to the answer, by operation."
+    );
+    metrics::describe_gauge!(
+        "http_requests_in_flight",
+        "Requests being handled, by operation."
+    );
+}

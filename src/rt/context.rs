@@ -1,0 +1,86 @@
+//! What a service method receives besides its typed inputs: who is calling and on which request.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::{ServiceError, TraceContext};
+
+/// The authenticated caller of an operation whose `security` requires a bearer token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The user the token was issued to.
+    pub user_id: Uuid,
+    /// The session (refresh-token family) the token belongs to.
+    pub session_id: Uuid,
+    /// Roles granted to the user, e.g. `user`, `admin`.
+    pub roles: Vec<String>,
+}
+
+impl Principal {
+    /// Whether the principal holds `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+}
+
+/// Per-request context. `P` is [`Principal`] for authenticated operations and `()` for public ones,
+/// so a service cannot forget to check that a caller is present: the type says so.
+#[derive(Debug, Clone)]
+pub struct RequestCtx<P = ()> {
+    /// Dropshot's request id, also in the `x-request-id` header and every error body.
+    pub request_id: String,
+    /// W3C trace context: joined from `traceparent` when the client sent one.
+    pub trace: TraceContext,
+    /// The caller, for operations that require authentication.
+    pub principal: P,
+    /// The peer address of the connection (the load balancer's, behind one).
+    pub remote_addr: SocketAddr,
+    /// The `User-Agent` header, when sent.
+    pub user_agent: Option<String>,
+}
+
+impl<P> RequestCtx<P> {
+    /// The same request, with a different principal type.
+    pub fn with_principal<Q>(self, principal: Q) -> RequestCtx<Q> {
+        RequestCtx {
+            request_id: self.request_id,
+            trace: self.trace,
+            principal,
+            remote_addr: self.remote_addr,
+            user_agent: self.user_agent,
+        }
+    }
+}
+
+/// The future an [`Authenticator`] returns.
+pub type AuthFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Principal, ServiceError>> + Send + 'a>>;
+
+/// Verifies bearer tokens. The server provides one; the generated adapter calls it for every
+/// operation whose `security` names `bearerAuth`.
+pub trait Authenticator: Send + Sync + 'static {
+    /// Returns the principal for a valid token, or [`ServiceError::Unauthenticated`].
+    fn authenticate<'a>(&'a self, token: &'a str) -> AuthFuture<'a>;
+}
+
+/// The Dropshot server context of the generated adapter: the service plus what the adapter needs.
+pub struct ApiContext<S> {
+    /// The implementation of the generated service trait.
+    pub service: S,
+    /// The bearer-token verifier.
+    pub authenticator: Arc<dyn Authenticator>,
+}
+
+impl<S> ApiContext<S> {
+    /// Wraps a service and its authenticator.
+    pub fn new(service: S, authenticator: Arc<dyn Authenticator>) -> Self {
+        Self {
+            service,
+            authenticator,
+        }
+    }
+}

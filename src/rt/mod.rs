@@ -1,0 +1,35 @@
+//! Hand-written runtime support for the generated adapter: request context, errors, extraction,
+//! validation and observability. Generated code calls into this module; services see only
+//! [`RequestCtx`], [`Principal`] and [`ServiceError`].
+
+mod context;
+mod error;
+mod extract;
+mod observe;
+mod respond;
+mod trace;
+pub mod validate;
+
+pub use context::{ApiContext, AuthFuture, Authenticator, Principal, RequestCtx};
+pub use error::{ApiFailure, ErrorBody, ErrorDetail, ErrorResponse, ServiceError};
+pub use extract::{
+    Checked, HeaderParams, JsonBody, PathParams, QueryParams, ValidateJson, ValidateParams,
+};
+pub use observe::{Call, Operation, accept_websocket};
+pub use respond::{Reply, TextResponse};
+pub use trace::TraceContext;
+pub use validate::{Location, Violation, Violations};
+
+/// The WebSocket stream handed to services for `x-dropshot-websocket` operations.
+pub type WebSocket = tokio_tungstenite::WebSocketStream<dropshot::WebsocketConnectionRaw>;
+
+/// Re-exported so generated code needs no direct dependency on these crates.
+#[doc(hidden)]
+pub mod reexport {
+    pub use dropshot;
+    pub use schemars;
+    pub use serde;
+    pub use serde_json;
+    pub use tokio_tungstenite;
+    pub use tracing;
+}

@@ -1,0 +1,292 @@
+//! One place for what every request gets: a tracing span, one JSON log line, metrics, and the
+//! mapping of failures to the error body. The generated adapter opens a [`Call`] first thing in
+//! each handler and closes it with [`Call::finish`].
+
+use std::time::Instant;
+
+use dropshot::{
+    HttpResponse, RequestContext, ServerContext, WebsocketChannelResult, WebsocketConnection,
+};
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tracing::Instrument;
+
+use super::WebSocket;
+use super::context::{Authenticator, Principal, RequestCtx};
+use super::error::{ApiFailure, ServiceError};
+use super::respond::Reply;
+use super::trace::TraceContext;
+
+/// Static facts about an operation, emitted by the generator.
+#[derive(Debug)]
+pub struct Operation {
+    /// The contract's `operationId`.
+    pub id: &'static str,
+    /// HTTP method.
+    pub method: &'static str,
+    /// Route template, e.g. `/v1/users/{id}`.
+    pub route: &'static str,
+}
+
+/// One request passing through the adapter.
+#[derive(Debug)]
+pub struct Call {
+    op: &'static Operation,
+    start: Instant,
+    span: tracing::Span,
+    ctx: RequestCtx,
+    user_id: Option<uuid::Uuid>,
+    _in_flight: InFlight,
+}
+
+impl Call {
+    /// Opens the call: joins the caller's trace and opens the request span.
+    pub fn start<C: ServerContext>(rqctx: &RequestContext<C>, op: &'static Operation) -> Self {
+        let headers = rqctx.request.headers();
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let trace = TraceContext::from_traceparent(header("traceparent"));
+        let span = tracing::info_span!(
+            "request",
+            request_id = %rqctx.request_id,
+            trace_id = %trace.trace_id,
+            operation_id = op.id,
+            method = op.method,
+            route = op.route,
+            user_id = tracing::field::Empty,
+        );
+        let ctx = RequestCtx {
+            request_id: rqctx.request_id.clone(),
+            trace,
+            principal: (),
+            remote_addr: rqctx.request.remote_addr(),
+            user_agent: header("user-agent").map(str::to_owned),
+        };
+        Self {
+            op,
+            start: Instant::now(),
+            span,
+            ctx,
+            user_id: None,
+            _in_flight: InFlight::new(op),
+        }
+    }
+
+    /// The request span, for instrumenting the handler body.
+    pub fn span(&self) -> tracing::Span {
+        self.span.clone()
+    }
+
+    /// The context of a public operation.
+    pub fn public_ctx(&self) -> RequestCtx {
+        self.ctx.clone()
+    }
+
+    /// Authenticates the bearer token of an operation that requires `bearerAuth`.
+    pub async fn authenticate<C: ServerContext>(
+        &mut self,
+        rqctx: &RequestContext<C>,
+        authenticator: &dyn Authenticator,
+    ) -> Result<RequestCtx<Principal>, ApiFailure> {
+        let token = bearer_token(rqctx.request.headers()).map_err(|e| self.fail(e))?;
+        let principal = authenticator
+            .authenticate(token)
+            .instrument(self.span.clone())
+            .await;
+        let principal = principal.map_err(|e| self.fail(e))?;
+        self.user_id = Some(principal.user_id);
+        self.span
+            .record("user_id", tracing::field::display(principal.user_id));
+        Ok(self.ctx.clone().with_principal(principal))
+    }
+
+    /// Maps a service error for this request.
+    pub fn fail(&self, error: ServiceError) -> ApiFailure {
+        ApiFailure::from_service(error, &self.ctx.request_id)
+    }
+
+    /// Closes the call: writes the log line and the metrics, and hands Dropshot the result.
+    pub fn finish<T: HttpResponse>(self, result: Result<T, ApiFailure>) -> Reply<T> {
+        let status = match &result {
+            Ok(response) => response.status_code().as_u16(),
+            Err(failure) => failure.status.as_u16(),
+        };
+        self.record(status, result.as_ref().err());
+        Reply(result)
+    }
+
+    /// Closes a WebSocket call whose input or credentials were rejected after the upgrade: the
+    /// socket is closed with a policy-violation frame carrying the error code and message.
+    pub async fn reject_channel(
+        self,
+        mut socket: WebSocket,
+        failure: ApiFailure,
+    ) -> WebsocketChannelResult {
+        self.record(failure.status.as_u16(), Some(&failure));
+        let reason = format!("{}: {}", failure.body.error_code, failure.body.message);
+        // A close reason is limited to 123 bytes by RFC 6455.
+        let reason: String = reason
+            .char_indices()
+            .take_while(|(i, c)| i + c.len_utf8() <= 123)
+            .map(|(_, c)| c)
+            .collect();
+        let frame = CloseFrame {
+            code: CloseCode::Policy,
+            reason: reason.into(),
+        };
+        socket.close(Some(frame)).await?;
+        Ok(())
+    }
+
+    /// Closes a WebSocket call when the service returns.
+    pub fn finish_channel(self, outcome: Result<(), ServiceError>) -> WebsocketChannelResult {
+        match outcome {
+            Ok(()) => {
+                self.record(101, None);
+                Ok(())
+            }
+            Err(e) => {
+                let failure = self.fail(e);
+                self.record(failure.status.as_u16(), Some(&failure));
+                Err(failure.body.message.into())
+            }
+        }
+    }
+
+    fn record(&self, status: u16, failure: Option<&ApiFailure>) {
+        let latency = self.start.elapsed();
+        let latency_ms = latency.as_secs_f64() * 1000.0;
+        let user_id = self.user_id.map(|u| u.to_string());
+        let _entered = self.span.enter();
+        match failure {
+            None => tracing::info!(
+                target: "agora::request",
+                request_id = %self.ctx.request_id,
+                trace_id = %self.ctx.trace.trace_id,
+                user_id = user_id.as_deref(),
+                operation_id = self.op.id,
+                method = self.op.method,
+                route = self.op.route,
+                status,
+                latency_ms,
+                "request completed"
+            ),
+            Some(failure) if failure.status.is_server_error() => tracing::error!(
+                target: "agora::request",
+                request_id = %self.ctx.request_id,
+                trace_id = %self.ctx.trace.trace_id,
+                user_id = user_id.as_deref(),
+                operation_id = self.op.id,
+                method = self.op.method,
+                route = self.op.route,
+                status,
+                latency_ms,
+                error_code = %failure.body.error_code,
+                error_internal = failure.internal.as_deref().unwrap_or(""),
+                "request failed"
+            ),
+            Some(failure) => tracing::info!(
+                target: "agora::request",
+                request_id = %self.ctx.request_id,
+                trace_id = %self.ctx.trace.trace_id,
+                user_id = user_id.as_deref(),
+                operation_id = self.op.id,
+                method = self.op.method,
+                route = self.op.route,
+                status,
+                latency_ms,
+                error_code = %failure.body.error_code,
+                "request rejected"
+            ),
+        }
+        metrics::counter!(
+            "http_requests_total",
+            "operation_id" => self.op.id,
+            "method" => self.op.method,
+            "status" => status.to_string(),
+        )
+        .increment(1);
+        metrics::histogram!(
+            "http_request_duration_seconds",
+            "operation_id" => self.op.id,
+            "method" => self.op.method,
+        )
+        .record(latency.as_secs_f64());
+        if let Some(failure) = failure {
+            let class = if failure.status.is_server_error() {
+                "5xx"
+            } else {
+                "4xx"
+            };
+            metrics::counter!(
+                "http_errors_total",
+                "operation_id" => self.op.id,
+                "status_class" => class,
+                "error_code" => failure.body.error_code.clone(),
+            )
+            .increment(1);
+        }
+    }
+}
+
+/// Completes the WebSocket handshake Dropshot started.
+pub async fn accept_websocket(upgraded: WebsocketConnection) -> WebSocket {
+    WebSocket::from_raw_socket(upgraded.into_inner(), Role::Server, None).await
+}
+
+fn bearer_token(headers: &http::HeaderMap) -> Result<&str, ServiceError> {
+    let missing = || ServiceError::Unauthenticated {
+        message: "a bearer token is required".to_owned(),
+    };
+    let value = headers
+        .get(http::header::AUTHORIZATION)
+        .ok_or_else(missing)?;
+    let value = value.to_str().map_err(|_| missing())?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(missing)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(ServiceError::Unauthenticated {
+            message: "the Authorization header must use the Bearer scheme".to_owned(),
+        });
+    }
+    Ok(token)
+}
+
+/// Counts requests in flight; a drop guard, so cancelled requests (client gone) are counted out too.
+#[derive(Debug)]
+struct InFlight(&'static str);
+
+impl InFlight {
+    fn new(op: &'static Operation) -> Self {
+        metrics::gauge!("http_requests_in_flight", "operation_id" => op.id).increment(1.0);
+        Self(op.id)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::gauge!("http_requests_in_flight", "operation_id" => self.0).decrement(1.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_token_parsing() {
+        let mut h = http::HeaderMap::new();
+        assert!(bearer_token(&h).is_err());
+        h.insert(http::header::AUTHORIZATION, "Bearer abc".parse().unwrap());
+        assert_eq!(bearer_token(&h).unwrap(), "abc");
+        h.insert(
+            http::header::AUTHORIZATION,
+            "bearer   abc ".parse().unwrap(),
+        );
+        assert_eq!(bearer_token(&h).unwrap(), "abc");
+        h.insert(http::header::AUTHORIZATION, "Basic abc".parse().unwrap());
+        assert!(bearer_token(&h).is_err());
+        h.insert(http::header::AUTHORIZATION, "Bearer ".parse().unwrap());
+        assert!(bearer_token(&h).is_err());
+    }
+}
