@@ -79,7 +79,9 @@ pub(crate) fn prepare(
                 "boolean" => quote!(Boolean),
                 _ => quote!(String),
             };
-            let name = if group.location == ParamLocation::Header { n.to_ascii_lowercase() } else { n.clone() };
+            // Raw values are matched case-insensitively; the name stays the contract's spelling,
+            // which is what the validator and the error pointer use.
+            let name = n.clone();
             quote! { ::agora_api::rt::validate::Field { name: #name, scalar: ::agora_api::rt::validate::Scalar::#scalar, array: #array } }
         });
         let route = &op.path;

@@ -446,7 +446,7 @@ pub enum Scalar {
 /// A parameter's name and how its raw text is read.
 #[derive(Debug, Clone, Copy)]
 pub struct Field {
-    /// The parameter name (lowercase for headers).
+    /// The parameter name as the contract spells it (headers match case-insensitively).
     pub name: &'static str,
     /// The scalar type (of the items, for arrays).
     pub scalar: Scalar,

@@ -1,1 +1,3 @@
-//! placeholder
+//! Test support shared by the end-to-end and contract tests.
+
+pub mod contract_diff;

@@ -1,0 +1,10 @@
+//! End-to-end tests: the real server on an ephemeral loopback port, driven only through the
+//! generated Rust client. Modules mirror the URL tree.
+
+mod support;
+
+mod healthz;
+mod metrics;
+mod openapi;
+mod readyz;
+mod v1_meta;
