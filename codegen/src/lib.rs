@@ -52,9 +52,6 @@ pub fn parse(file: &str, source: &str) -> Result<Value, GenError> {
             "`openapi` is {version:?}; only OpenAPI 3.0.x is supported"
         )));
     }
-    // Typed parse as a structural check of the whole document.
-    serde_json::from_value::<openapiv3::OpenAPI>(doc.clone())
-        .map_err(|e| parse_err(e.to_string()))?;
     Ok(doc)
 }
 
@@ -72,6 +69,19 @@ pub fn generate(file: &str, source: &str, options: &Options) -> Result<String, G
             pointer,
             message,
         },
+    })?;
+    // Typed parse as a final structural check of what our own checks do not cover; they run
+    // first because they can name the JSON pointer, and serde's untagged maps cannot.
+    serde_path_to_error::deserialize::<_, openapiv3::OpenAPI>(doc).map_err(|e| {
+        let pointer: String = e
+            .path()
+            .iter()
+            .map(|s| format!("/{}", esc(&s.to_string())))
+            .collect();
+        GenError::Parse {
+            file: file.to_owned(),
+            message: format!("at {pointer}: {}", e.into_inner()),
+        }
     })?;
     let syntax: syn::File = syn::parse2(tokens).map_err(|e| GenError::Unsupported {
         file: file.to_owned(),
@@ -194,7 +204,7 @@ fn generate_tokens(doc: &Value, options: &Options) -> Result<TokenStream, Fail> 
     let api = emit::api(&ops, options);
     Ok(quote! {
         /// Types generated from the contract's schemas.
-        #[allow(clippy::all, missing_docs, unused_imports, irrefutable_let_patterns)]
+        #[allow(clippy::all, clippy::unwrap_used, clippy::expect_used, missing_docs, unused_imports, irrefutable_let_patterns)]
         pub mod types {
             #types
         }

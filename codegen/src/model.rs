@@ -290,6 +290,23 @@ fn operation(
             .get("schema")
             .ok_or_else(|| At::new(&pptr, "a parameter needs a schema"))?;
         schema::check(schema, &format!("{pptr}/schema"), components)?;
+        let resolved = match schema.get("$ref").and_then(Value::as_str) {
+            Some(r) => components
+                .get(schema::ref_name(r, &pptr)?)
+                .unwrap_or(schema),
+            None => schema,
+        };
+        let scalar = matches!(
+            resolved.get("type").and_then(Value::as_str),
+            Some("string" | "integer" | "number" | "boolean")
+        );
+        if !scalar {
+            return Err(At::new(
+                format!("{pptr}/schema"),
+                "parameters must have a scalar type (string, integer, number, boolean): \
+                 Dropshot cannot extract arrays or objects",
+            ));
+        }
         let required = p.get("required").and_then(Value::as_bool).unwrap_or(false);
         if location == ParamLocation::Path && !required {
             return Err(At::new(&pptr, "path parameters must be required"));
@@ -318,10 +335,8 @@ fn operation(
         };
         group.names.push(name.to_owned());
         group.schema["properties"][name] = prop;
-        if required {
-            if let Some(req) = group.schema["required"].as_array_mut() {
-                req.push(Value::String(name.to_owned()));
-            }
+        if required && let Some(req) = group.schema["required"].as_array_mut() {
+            req.push(Value::String(name.to_owned()));
         }
     }
     for segment in path.split('/') {

@@ -131,16 +131,16 @@ pub(crate) fn check(
                 ));
             }
         };
-        if let Some(format) = obj.get("format").and_then(Value::as_str) {
-            if !formats.contains(&format) {
-                return Err(At::new(
-                    format!("{pointer}/format"),
-                    format!(
-                        "unsupported format {format:?} for type {ty:?} (supported: {})",
-                        formats.join(", ")
-                    ),
-                ));
-            }
+        if let Some(format) = obj.get("format").and_then(Value::as_str)
+            && !formats.contains(&format)
+        {
+            return Err(At::new(
+                format!("{pointer}/format"),
+                format!(
+                    "unsupported format {format:?} for type {ty:?} (supported: {})",
+                    formats.join(", ")
+                ),
+            ));
         }
         if ty == "array" && !obj.contains_key("items") {
             return Err(At::new(pointer, "an array schema must have items"));
@@ -282,10 +282,10 @@ pub(crate) fn to_typify(schema: &Value) -> Value {
     match out.get("type").and_then(Value::as_str).map(str::to_owned) {
         Some(ty) => {
             out.insert("type".into(), json!([ty, "null"]));
-            if let Some(Value::Array(values)) = out.get_mut("enum") {
-                if !values.contains(&Value::Null) {
-                    values.push(Value::Null);
-                }
+            if let Some(Value::Array(values)) = out.get_mut("enum")
+                && !values.contains(&Value::Null)
+            {
+                values.push(Value::Null);
             }
             Value::Object(out)
         }
@@ -339,10 +339,10 @@ fn numeric_exclusive(obj: &Map<String, Value>, out: &mut Map<String, Value>) {
         ("exclusiveMinimum", "minimum"),
         ("exclusiveMaximum", "maximum"),
     ] {
-        if obj.get(flag).and_then(Value::as_bool) == Some(true) {
-            if let Some(b) = out.remove(bound) {
-                out.insert(flag.into(), b);
-            }
+        if obj.get(flag).and_then(Value::as_bool) == Some(true)
+            && let Some(b) = out.remove(bound)
+        {
+            out.insert(flag.into(), b);
         }
     }
 }

@@ -45,7 +45,7 @@ impl Validators {
         let items = self.items;
         quote! {
             /// Validators generated from the contract's schemas.
-            #[allow(clippy::all, unused_variables, unused_braces)]
+            #[allow(clippy::all, clippy::expect_used, unused_variables, unused_braces)]
             pub mod validators {
                 use ::agora_api::rt::reexport::serde_json::Value;
                 use ::agora_api::rt::validate::*;
@@ -151,14 +151,14 @@ impl Validators {
                             .map(|(k, _)| k.clone())
                             .unwrap_or_else(|| name.to_owned());
                         let ident = fn_name(name);
-                        quote! { (#tag, #ident as fn(&Value, &mut Violations)) }
+                        quote! { (#tag, #ident as Validator) }
                     })
                     .collect();
                 checks.push(quote! { check_discriminated(v, #property, &[#(#arms),*], out); });
             } else {
                 let fns: Vec<TokenStream> = list.iter().map(|b| self.branch_fn(b)).collect();
                 checks.push(quote! {
-                    let matched = count_matches(v, out.location(), &[#(#fns as fn(&Value, &mut Violations)),*]);
+                    let matched = count_matches(v, out.location(), &[#(#fns as Validator),*]);
                     if matched != 1 {
                         out.fail("oneOf", format!("must match exactly one alternative, matched {matched}"));
                     }
@@ -168,7 +168,7 @@ impl Validators {
         if let Some(list) = schema.get("anyOf").and_then(Value::as_array) {
             let fns: Vec<TokenStream> = list.iter().map(|b| self.branch_fn(b)).collect();
             checks.push(quote! {
-                if count_matches(v, out.location(), &[#(#fns as fn(&Value, &mut Violations)),*]) == 0 {
+                if count_matches(v, out.location(), &[#(#fns as Validator),*]) == 0 {
                     out.fail("anyOf", "must match at least one alternative");
                 }
             });

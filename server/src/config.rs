@@ -131,42 +131,16 @@ impl Config {
     /// Loads and validates the configuration.
     pub fn load(sources: &Sources) -> Result<Config, ConfigErrors> {
         let figment = figment(sources)?;
-        let config: Config = figment
+        // Each setting is extracted on its own first, because serde stops at the first bad
+        // field and the operator deserves the whole list.
+        let mut problems = field_problems(&figment);
+        problems.extend(cross_problems(&figment));
+        if !problems.is_empty() {
+            return Err(ConfigErrors(problems));
+        }
+        figment
             .extract()
-            .map_err(|e| ConfigErrors(describe(&figment, e)))?;
-        let problems = config.problems();
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(ConfigErrors(problems))
-        }
-    }
-
-    /// Semantic checks that types alone cannot express.
-    fn problems(&self) -> Vec<String> {
-        let mut p = Vec::new();
-        if self.http.request_body_max_bytes == 0 {
-            p.push("http.request_body_max_bytes: must be greater than 0".into());
-        }
-        let buckets = &self.metrics.latency_buckets_seconds;
-        if buckets.is_empty()
-            || buckets.windows(2).any(|w| w[0] >= w[1])
-            || buckets.iter().any(|b| !b.is_finite() || *b <= 0.0)
-        {
-            p.push(
-                "metrics.latency_buckets_seconds: must be positive and strictly ascending".into(),
-            );
-        }
-        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
-            p.push(format!("log.level: {e}"));
-        }
-        if self.profile == Profile::Production && self.http.bind.ip().is_loopback() {
-            p.push(format!(
-                "http.bind: {} is a loopback address; production must listen where the load balancer can reach it",
-                self.http.bind
-            ));
-        }
-        p
+            .map_err(|e| ConfigErrors(describe(&figment, e)))
     }
 
     /// The effective configuration as TOML, secrets redacted.
@@ -267,17 +241,89 @@ fn merge(into: &mut figment::value::Dict, from: figment::value::Dict) {
     }
 }
 
-/// Every settable key, for typo detection in the environment.
-const KNOWN_KEYS: &[&str] = &[
-    "profile",
-    "http.bind",
-    "http.request_body_max_bytes",
-    "http.shutdown_drain_secs",
-    "http.unavailable_retry_after_secs",
-    "log.format",
-    "log.level",
-    "metrics.latency_buckets_seconds",
-];
+/// Every setting with its type: the source of both the typo check on environment variables and
+/// the per-field extraction that reports every bad value at once.
+macro_rules! settings {
+    ($($key:literal => $ty:ty, $check:expr;)*) => {
+        /// Every settable key.
+        const KNOWN_KEYS: &[&str] = &[$($key),*];
+
+        fn field_problems(figment: &Figment) -> Vec<String> {
+            let mut problems = Vec::new();
+            $(
+                match figment.extract_inner::<$ty>($key) {
+                    Err(e) => problems.extend(describe_at(figment, $key, e)),
+                    Ok(value) => {
+                        let check: fn(&$ty) -> Result<(), String> = $check;
+                        if let Err(message) = check(&value) {
+                            let source = source_of(figment, $key);
+                            problems.push(format!("{}: {message} [from {source}]", $key));
+                        }
+                    }
+                }
+            )*
+            problems
+        }
+    };
+}
+
+fn any<T>(_: &T) -> Result<(), String> {
+    Ok(())
+}
+
+settings! {
+    "profile" => Profile, any;
+    "http.bind" => SocketAddr, any;
+    "http.request_body_max_bytes" => usize, |n| if *n == 0 { Err("must be greater than 0".into()) } else { Ok(()) };
+    "http.shutdown_drain_secs" => u64, any;
+    "http.unavailable_retry_after_secs" => u64, any;
+    "log.format" => LogFormat, any;
+    "log.level" => String, |l| tracing_subscriber::EnvFilter::try_new(l).map(drop).map_err(|e| e.to_string());
+    "metrics.latency_buckets_seconds" => Vec<f64>, |b| {
+        let ascending = b.windows(2).all(|w| w[0] < w[1]);
+        if b.is_empty() || !ascending || b.iter().any(|x| !x.is_finite() || *x <= 0.0) {
+            Err("must be positive and strictly ascending".into())
+        } else {
+            Ok(())
+        }
+    };
+}
+
+/// Checks across settings, on whichever of them parsed.
+fn cross_problems(figment: &Figment) -> Vec<String> {
+    let mut p = Vec::new();
+    let profile = figment.extract_inner::<Profile>("profile");
+    let bind = figment.extract_inner::<SocketAddr>("http.bind");
+    if let (Ok(Profile::Production), Ok(bind)) = (profile, bind)
+        && bind.ip().is_loopback()
+    {
+        p.push(format!(
+                "http.bind: {bind} is a loopback address; production must listen where the load balancer can reach it [from {}]",
+                source_of(figment, "http.bind")
+            ));
+    }
+    p
+}
+
+fn source_of(figment: &Figment, key: &str) -> String {
+    let path: Vec<String> = key.split('.').map(str::to_owned).collect();
+    figment
+        .find_metadata(key)
+        .map(|m| source_name(m, &path))
+        .unwrap_or_else(|| "defaults".into())
+}
+
+fn source_name(m: &figment::Metadata, path: &[String]) -> String {
+    match &m.source {
+        Some(source) => format!("{} {source}", m.name),
+        // The environment names its variable; the defaults have no place to name.
+        None => format!(
+            "{} {}",
+            m.name,
+            m.interpolate(&figment::Profile::Default, path)
+        ),
+    }
+}
 
 /// `AGORA_X_FILE=/path` becomes `AGORA_X=<file contents, trailing newline trimmed>`.
 fn resolve_file_vars(vars: Vec<(String, String)>) -> (Vec<(String, String)>, Vec<String>) {
@@ -303,23 +349,28 @@ fn resolve_file_vars(vars: Vec<(String, String)>) -> (Vec<(String, String)>, Vec
 
 /// Turns figment's errors into lines naming the key and where its value came from.
 fn describe(figment: &Figment, error: figment::Error) -> Vec<String> {
+    describe_at(figment, "", error)
+}
+
+fn describe_at(figment: &Figment, key: &str, error: figment::Error) -> Vec<String> {
     error
         .into_iter()
         .map(|e| {
-            let key = e.path.join(".");
+            // figment fills the full path for `extract_inner`; `extract` errors carry it too.
+            let path: Vec<String> = if e.path.is_empty() {
+                key.split('.')
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            } else {
+                e.path.clone()
+            };
+            let key = path.join(".");
             let source = e
                 .metadata
                 .as_ref()
-                .map(|m| {
-                    let native = m.interpolate(&e.profile.clone().unwrap_or_default(), &e.path);
-                    let place = m
-                        .source
-                        .as_ref()
-                        .map(|s| format!(" {s}"))
-                        .unwrap_or_default();
-                    format!("{} {native}{place}", m.name)
-                })
-                .or_else(|| figment.find_metadata(&key).map(|m| m.name.to_string()))
+                .or_else(|| figment.find_metadata(&key))
+                .map(|m| source_name(m, &path))
                 .unwrap_or_else(|| "defaults".into());
             let key = if key.is_empty() { "<root>".into() } else { key };
             format!("{key}: {} [from {source}]", e.kind)

@@ -108,8 +108,8 @@ pub struct ErrorDetail {
 pub struct ApiFailure {
     /// The HTTP status (4xx or 5xx).
     pub status: StatusCode,
-    /// The body.
-    pub body: ErrorBody,
+    /// The body (boxed: failures travel in every `Result` of the adapter, keep them small).
+    pub body: Box<ErrorBody>,
     /// Seconds for `Retry-After` (429, 503).
     pub retry_after_secs: Option<u64>,
     /// Detail for the log line only.
@@ -191,12 +191,12 @@ impl ApiFailure {
             .then(|| details.into_iter().map(Violation::into_detail).collect());
         Self {
             status,
-            body: ErrorBody {
+            body: Box::new(ErrorBody {
                 error_code: code.to_owned(),
                 message,
                 request_id: request_id.to_owned(),
                 details,
-            },
+            }),
             retry_after_secs,
             internal,
         }

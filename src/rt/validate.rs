@@ -387,11 +387,7 @@ pub fn check_enum(v: &Value, allowed: &[&str], out: &mut Violations) {
 }
 
 /// Runs each branch of a `oneOf`/`anyOf` on a scratch collector; returns how many matched.
-pub fn count_matches(
-    v: &Value,
-    location: Location,
-    branches: &[fn(&Value, &mut Violations)],
-) -> usize {
+pub fn count_matches(v: &Value, location: Location, branches: &[Validator]) -> usize {
     branches
         .iter()
         .filter(|branch| {
@@ -402,11 +398,14 @@ pub fn count_matches(
         .count()
 }
 
+/// A generated validator function.
+pub type Validator = fn(&Value, &mut Violations);
+
 /// `oneOf` with a discriminator: dispatch on the tag property.
 pub fn check_discriminated(
     v: &Value,
     property: &str,
-    mapping: &[(&str, fn(&Value, &mut Violations))],
+    mapping: &[(&str, Validator)],
     out: &mut Violations,
 ) {
     let Some(obj) = v.as_object() else {

@@ -108,12 +108,11 @@ fn operations(doc: &Value) -> BTreeMap<String, Value> {
 /// type's name; a title the contract does not have is ignored there.
 fn body_schema(contract_side: bool, v: &Value) -> Value {
     let mut s = schema(v);
-    if !contract_side {
-        if let Some(obj) = s.as_object_mut() {
-            if obj.contains_key("type") {
-                obj.remove("title");
-            }
-        }
+    if !contract_side
+        && let Some(obj) = s.as_object_mut()
+        && obj.contains_key("type")
+    {
+        obj.remove("title");
     }
     s
 }
@@ -327,7 +326,7 @@ fn strip(v: Value) -> Value {
                     } else if k == "required" && v.is_array() {
                         // schemars keeps `required` in a sorted set; order carries no meaning.
                         let mut names: Vec<Value> = v.as_array().cloned().unwrap_or_default();
-                        names.sort_by(|a, b| a.to_string().cmp(&b.to_string()));
+                        names.sort_by_key(|a| a.to_string());
                         Value::Array(names)
                     } else {
                         strip(v)
