@@ -19,7 +19,8 @@
 #   SCHEMATHESIS_SEED          random seed, for reproducible runs  (default 20240501)
 #   SCHEMATHESIS_WORKERS       concurrent workers                  (default 1)
 #   SCHEMATHESIS_TIMEOUT       hard limit for the whole run, in s  (default 600)
-#   SCHEMATHESIS_WAIT          seconds to wait for GET <url>/healthz to answer 200 (default 30)
+#   SCHEMATHESIS_WAIT          seconds to wait for GET <url><ready path> to answer 200 (default 30)
+#   SCHEMATHESIS_READY_PATH    the path waited on                   (default /healthz)
 #   SCHEMATHESIS_REPORT_DIR    JUnit + NDJSON reports              (default tools/schemathesis/reports)
 #   SCHEMATHESIS_CONTRACT      contract file                        (default openapi.yaml)
 set -euo pipefail
@@ -89,9 +90,9 @@ export NO_PROXY='*' no_proxy='*'
 unset SCHEMATHESIS_HOOKS
 
 # Wait (bounded) for the server the caller started.
-"$PY" - "$BASE_URL" "$WAIT" <<'PYEOF'
+"$PY" - "$BASE_URL" "$WAIT" "${SCHEMATHESIS_READY_PATH:-/healthz}" <<'PYEOF'
 import sys, time, urllib.request, urllib.error
-url, wait = sys.argv[1] + "/healthz", float(sys.argv[2])
+url, wait = sys.argv[1] + sys.argv[3], float(sys.argv[2])
 deadline = time.monotonic() + wait
 last = None
 while True:

@@ -104,6 +104,34 @@ impl Default for Config {
     }
 }
 
+/// A secret setting (a key, a password). It never prints: `Debug` and `Serialize` (what
+/// `agora config check` shows) write a placeholder. Set it with `AGORA_<KEY>_FILE` in production.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The placeholder shown instead of the value.
+    pub const REDACTED: &'static str = "<redacted>";
+
+    /// The secret value, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(Self::REDACTED)
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(Self::REDACTED)
+    }
+}
+
 /// Every problem found in the configuration.
 #[derive(Debug, thiserror::Error)]
 pub struct ConfigErrors(pub Vec<String>);
@@ -145,8 +173,7 @@ impl Config {
 
     /// The effective configuration as TOML, secrets redacted.
     pub fn to_redacted_toml(&self) -> String {
-        // No secret exists in this configuration yet; fields holding one use `Secret`, whose
-        // Serialize prints a placeholder, so this stays safe as fields are added.
+        // Secret settings are typed `Secret`, whose Serialize writes a placeholder.
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
     }
 }
@@ -445,6 +472,14 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(err.0.len(), 2, "{err}");
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s: Secret = serde_json::from_str("\"hunter2\"").unwrap();
+        assert_eq!(s.expose(), "hunter2");
+        assert_eq!(format!("{s:?}"), "<redacted>");
+        assert_eq!(serde_json::to_string(&s).unwrap(), "\"<redacted>\"");
     }
 
     #[test]

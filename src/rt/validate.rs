@@ -308,11 +308,79 @@ pub fn check_number(v: &Value, b: Bounds, out: &mut Violations) {
         }
     }
     if let Some(m) = b.multiple_of {
-        let q = n / m;
-        if (q - q.round()).abs() > 1e-9 {
+        if !is_multiple(n, m) {
             out.fail("multipleOf", format!("must be a multiple of {m}"));
         }
     }
+}
+
+/// Whether `n` is a multiple of `m`, decided on the numbers' shortest decimal forms so that
+/// `0.3` is a multiple of `0.1` (binary floats cannot say so) and `5e-324` is not one of `0.5`
+/// (a tolerance would say it is).
+fn is_multiple(n: f64, m: f64) -> bool {
+    if m <= 0.0 || !m.is_finite() || !n.is_finite() {
+        return false;
+    }
+    match (decimal(n), decimal(m)) {
+        (Some((nd, ne)), Some((md, me))) => {
+            if nd == 0 {
+                return true;
+            }
+            // n/m = (nd / md) * 10^(ne - me): an integer iff nd * 10^(ne-me) is divisible by md.
+            let shift = ne - me;
+            if shift >= 0 {
+                match 10u128
+                    .checked_pow(shift.unsigned_abs())
+                    .and_then(|p| nd.checked_mul(p))
+                {
+                    Some(scaled) => scaled % md == 0,
+                    None => {
+                        // Too large for exact arithmetic: such a number is a multiple when md
+                        // divides nd times a power of ten, i.e. md's factors are all 2s and 5s
+                        // or divide nd.
+                        let mut d = md / gcd(nd, md);
+                        while d % 2 == 0 {
+                            d /= 2;
+                        }
+                        while d % 5 == 0 {
+                            d /= 5;
+                        }
+                        d == 1
+                    }
+                }
+            } else {
+                match 10u128
+                    .checked_pow(shift.unsigned_abs())
+                    .and_then(|p| md.checked_mul(p))
+                {
+                    Some(scaled) => nd % scaled == 0,
+                    None => false,
+                }
+            }
+        }
+        _ => {
+            let q = n / m;
+            (q - q.round()).abs() <= 1e-9 * q.abs().max(1.0)
+        }
+    }
+}
+
+/// `|x|` as (digits, exponent) with `|x| = digits * 10^exponent`, from Rust's shortest
+/// round-trip representation.
+fn decimal(x: f64) -> Option<(u128, i32)> {
+    let text = format!("{:e}", x.abs());
+    let (mantissa, exponent) = text.split_once('e')?;
+    let exponent: i32 = exponent.parse().ok()?;
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits: u128 = format!("{int}{frac}").parse().ok()?;
+    Some((digits, exponent - frac.len() as i32))
+}
+
+fn gcd(mut a: u128, mut b: u128) -> u128 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
 }
 
 /// `minItems` / `maxItems` / `uniqueItems`.
@@ -542,6 +610,22 @@ mod tests {
         let mut out = Violations::new(Location::Body);
         assert!(check_type(&json!(3.0), Ty::Integer, false, &mut out));
         assert!(!check_type(&json!(3.5), Ty::Integer, false, &mut out));
+    }
+
+    #[test]
+    fn multiples_are_decided_in_decimal() {
+        for (n, m, ok) in [
+            (0.3, 0.1, true),
+            (2.5, 0.5, true),
+            (5e-324, 0.5, false),
+            (0.30000000000000004, 0.1, false),
+            (1e30, 0.5, true),
+            (7.0, 2.0, false),
+            (0.0, 0.7, true),
+            (-1.5, 0.5, true),
+        ] {
+            assert_eq!(is_multiple(n, m), ok, "{n} multiple of {m}");
+        }
     }
 
     #[test]
