@@ -11,18 +11,34 @@ use crate::config::{LogConfig, LogFormat, MetricsConfig};
 pub fn init_logging(config: &LogConfig) {
     let filter = EnvFilter::try_new(&config.level).unwrap_or_else(|_| EnvFilter::new("info"));
     let result = match config.format {
-        LogFormat::Json => tracing_subscriber::fmt()
-            .json()
+        LogFormat::Json => {
+            tracing::subscriber::set_global_default(json_subscriber(filter, std::io::stdout))
+        }
+        LogFormat::Pretty => tracing_subscriber::fmt()
             .with_env_filter(filter)
-            .with_current_span(false)
-            .with_span_list(false)
-            .flatten_event(true)
-            .with_target(true)
-            .try_init(),
-        LogFormat::Pretty => tracing_subscriber::fmt().with_env_filter(filter).try_init(),
+            .try_init()
+            .map_err(|_| ())
+            .or(Ok(())),
     };
     // An error only means a subscriber is already installed (a second server in one process).
     drop(result);
+}
+
+/// The JSON log format: one flat object per event (span fields are repeated on the request line
+/// itself, so log pipelines need no span handling).
+pub fn json_subscriber<W>(filter: EnvFilter, writer: W) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .with_span_list(false)
+        .flatten_event(true)
+        .with_target(true)
+        .with_writer(writer)
+        .finish()
 }
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();

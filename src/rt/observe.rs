@@ -171,7 +171,23 @@ impl Call {
                 latency_ms,
                 "request completed"
             ),
-            Some(failure) if failure.status.is_server_error() => tracing::error!(
+            Some(failure) if failure.status == http::StatusCode::INTERNAL_SERVER_ERROR => {
+                tracing::error!(
+                    target: "agora::request",
+                    request_id = %self.ctx.request_id,
+                    trace_id = %self.ctx.trace.trace_id,
+                    user_id = user_id.as_deref(),
+                    operation_id = self.op.id,
+                    method = self.op.method,
+                    route = self.op.route,
+                    status,
+                    latency_ms,
+                    error_code = %failure.body.error_code,
+                    error_internal = failure.internal.as_deref().unwrap_or(""),
+                    "request failed"
+                )
+            }
+            Some(failure) if failure.status.is_server_error() => tracing::warn!(
                 target: "agora::request",
                 request_id = %self.ctx.request_id,
                 trace_id = %self.ctx.trace.trace_id,
@@ -182,8 +198,7 @@ impl Call {
                 status,
                 latency_ms,
                 error_code = %failure.body.error_code,
-                error_internal = failure.internal.as_deref().unwrap_or(""),
-                "request failed"
+                "request unavailable"
             ),
             Some(failure) => tracing::info!(
                 target: "agora::request",

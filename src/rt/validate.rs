@@ -684,4 +684,44 @@ mod tests {
             json!({"limit": "abc", "tag": ["a", "b"], "on": true})
         );
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// k × m is a multiple of m for every integer k and decimal m, as a client would send
+            /// them: decimal text parsed to the nearest float.
+            #[test]
+            fn integer_multiples_are_multiples(k in -1_000_000i64..1_000_000, digits in 1i64..999_999, scale in 0u32..6) {
+                let text = |units: i64| {
+                    let p = 10i64.pow(scale);
+                    let sign = if units < 0 { "-" } else { "" };
+                    let (int, frac) = (units.abs() / p, units.abs() % p);
+                    format!("{sign}{int}.{frac:0width$}", width = scale as usize).parse::<f64>().unwrap_or(f64::NAN)
+                };
+                let (n, m) = (text(k * digits), text(digits));
+                prop_assert!(is_multiple(n, m), "{} is a multiple of {}", n, m);
+            }
+
+            /// A value plus a fraction of m that is not a multiple is never a multiple.
+            #[test]
+            fn offsets_are_not_multiples(k in 0i64..10_000, m_tenths in 1u32..100) {
+                let m = f64::from(m_tenths) / 10.0;
+                let n: f64 = format!("{:.2}", (k as f64) * m + 0.01).parse().unwrap_or(0.0);
+                prop_assume!(((n * 100.0).round() as i64) % i64::from(m_tenths * 10) != 0);
+                prop_assert!(!is_multiple(n, m), "{} is not a multiple of {}", n, m);
+            }
+
+            /// Any string survives pointer escaping: the pointer names exactly that key.
+            #[test]
+            fn pointer_segments_round_trip(segment in ".*") {
+                let mut out = Violations::new(Location::Body);
+                out.at(&segment, |out| out.fail("type", "x"));
+                let pointer = out.into_vec().remove(0).pointer;
+                let unescaped = pointer[1..].replace("~1", "/").replace("~0", "~");
+                prop_assert_eq!(unescaped, segment);
+            }
+        }
+    }
 }
