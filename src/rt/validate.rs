@@ -307,10 +307,10 @@ pub fn check_number(v: &Value, b: Bounds, out: &mut Violations) {
             out.fail("maximum", format!("must be at most {max}"));
         }
     }
-    if let Some(m) = b.multiple_of {
-        if !is_multiple(n, m) {
-            out.fail("multipleOf", format!("must be a multiple of {m}"));
-        }
+    if let Some(m) = b.multiple_of
+        && !is_multiple(n, m)
+    {
+        out.fail("multipleOf", format!("must be a multiple of {m}"));
     }
 }
 
@@ -339,10 +339,10 @@ fn is_multiple(n: f64, m: f64) -> bool {
                         // divides nd times a power of ten, i.e. md's factors are all 2s and 5s
                         // or divide nd.
                         let mut d = md / gcd(nd, md);
-                        while d % 2 == 0 {
+                        while d.is_multiple_of(2) {
                             d /= 2;
                         }
-                        while d % 5 == 0 {
+                        while d.is_multiple_of(5) {
                             d /= 5;
                         }
                         d == 1
