@@ -1,0 +1,1 @@
+//! Redis-or-in-process primitives (cache, broker, counters, presence) behind one breaker.
