@@ -1,0 +1,168 @@
+//! The users repository: persistence of accounts, nothing else (rules live in services).
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use uuid::Uuid;
+
+use crate::pool::{Db, Target};
+use crate::routing::ReadPolicy;
+use crate::schema::users;
+use crate::sql_types::{DbTime, DbUuid};
+use crate::{DbError, dispatch};
+
+/// An account as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// UUIDv7.
+    pub id: Uuid,
+    /// Unique case-insensitively.
+    pub handle: String,
+    /// Normalized (lowercase).
+    pub email: String,
+    /// Shown name.
+    pub display_name: String,
+    /// Profile text.
+    pub bio: Option<String>,
+    /// Avatar URL.
+    pub avatar_url: Option<String>,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// `user` or `admin`.
+    pub role: String,
+    /// Bumped to revoke every token of the user.
+    pub token_version: i64,
+    /// Creation time (UTC, microseconds).
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Last update (UTC, microseconds).
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// What `create_user` needs.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Handle as typed (uniqueness ignores case).
+    pub handle: String,
+    /// Normalized email.
+    pub email: String,
+    /// Shown name.
+    pub display_name: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = users)]
+#[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+struct Row {
+    id: DbUuid,
+    handle: String,
+    email: String,
+    display_name: String,
+    bio: Option<String>,
+    avatar_url: Option<String>,
+    password_hash: String,
+    role: String,
+    token_version: i64,
+    created_at: DbTime,
+    updated_at: DbTime,
+}
+
+impl From<Row> for User {
+    fn from(r: Row) -> Self {
+        User {
+            id: r.id.0,
+            handle: r.handle,
+            email: r.email,
+            display_name: r.display_name,
+            bio: r.bio,
+            avatar_url: r.avatar_url,
+            password_hash: r.password_hash,
+            role: r.role,
+            token_version: r.token_version,
+            created_at: r.created_at.0,
+            updated_at: r.updated_at.0,
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = users)]
+struct Insert<'a> {
+    id: DbUuid,
+    handle: &'a str,
+    email: &'a str,
+    display_name: &'a str,
+    password_hash: &'a str,
+    created_at: DbTime,
+    updated_at: DbTime,
+}
+
+impl Db {
+    /// Inserts a user with a new UUIDv7. A taken handle or email is `DbError::Conflict` naming
+    /// the index (`users_handle_key`, `users_email_key`).
+    pub async fn create_user(&self, new: &NewUser) -> Result<User, DbError> {
+        let now = DbTime::now();
+        let insert = Insert {
+            id: DbUuid(Uuid::now_v7()),
+            handle: &new.handle,
+            email: &new.email,
+            display_name: &new.display_name,
+            password_hash: &new.password_hash,
+            created_at: now,
+            updated_at: now,
+        };
+        let mut conn = self.write().await?;
+        let row: Row = self
+            .run("create_user", Target::Primary, async {
+                dispatch!(conn, c => diesel::insert_into(users::table)
+                    .values(&insert)
+                    .returning(Row::as_returning())
+                    .get_result(c)
+                    .await)
+            })
+            .await
+            .map_err(name_conflict)?;
+        self.wrote(row.id.0);
+        Ok(row.into())
+    }
+
+    /// A user by id; `policy` routes the read (the user themself reads their own writes).
+    pub async fn get_user(&self, id: Uuid, policy: ReadPolicy) -> Result<User, DbError> {
+        let (mut conn, target) = self.read(policy).await?;
+        let row: Row = self
+            .run("get_user", target, async {
+                dispatch!(conn, c => users::table.find(DbUuid(id)).select(Row::as_select()).first(c).await)
+            })
+            .await?;
+        Ok(row.into())
+    }
+
+    /// Updates the display name (touches `updated_at`).
+    pub async fn update_display_name(&self, id: Uuid, display_name: &str) -> Result<User, DbError> {
+        let mut conn = self.write().await?;
+        let row: Row = self
+            .run("update_display_name", Target::Primary, async {
+                dispatch!(conn, c => diesel::update(users::table.find(DbUuid(id)))
+                    .set((users::display_name.eq(display_name), users::updated_at.eq(DbTime::now())))
+                    .returning(Row::as_returning())
+                    .get_result(c)
+                    .await)
+            })
+            .await?;
+        self.wrote(id);
+        Ok(row.into())
+    }
+}
+
+/// SQLite reports a unique violation by its columns, not the index name; name it as PostgreSQL does.
+fn name_conflict(e: DbError) -> DbError {
+    match e {
+        DbError::Conflict { constraint } if constraint.contains("handle") => DbError::Conflict {
+            constraint: "users_handle_key".into(),
+        },
+        DbError::Conflict { constraint } if constraint.contains("email") => DbError::Conflict {
+            constraint: "users_email_key".into(),
+        },
+        other => other,
+    }
+}

@@ -1,0 +1,17 @@
+-- Accounts. Handles are unique case-insensitively; emails are stored normalized (lowercase).
+-- UUIDs are 16-byte BLOBs; timestamps are microseconds since the Unix epoch (UTC).
+CREATE TABLE users (
+    id BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 16),
+    handle TEXT NOT NULL,
+    email TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    bio TEXT,
+    avatar_url TEXT,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL DEFAULT 'user',
+    token_version BIGINT NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX users_handle_key ON users (lower(handle));
+CREATE UNIQUE INDEX users_email_key ON users (email);
