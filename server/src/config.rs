@@ -45,6 +45,28 @@ pub struct Config {
     pub log: LogConfig,
     /// Metrics.
     pub metrics: MetricsConfig,
+    /// The database (`DATABASE_URL`, `DATABASE_REPLICA_URLS` override the URLs).
+    pub database: agora_db::DbConfig,
+    /// Schema migrations at start-up.
+    pub migrations: MigrationsConfig,
+}
+
+/// Schema migrations at start-up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MigrationsConfig {
+    /// Apply pending migrations at start-up. Default: on in development, off in production,
+    /// where a server whose schema is behind stays not-ready until `agora migrate up` ran.
+    pub auto_apply: Option<bool>,
+}
+
+impl Config {
+    /// Whether start-up applies pending migrations.
+    pub fn auto_apply_migrations(&self) -> bool {
+        self.migrations
+            .auto_apply
+            .unwrap_or(self.profile == Profile::Development)
+    }
 }
 
 /// The HTTP listener.
@@ -100,6 +122,8 @@ impl Default for Config {
                     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
                 ],
             },
+            database: agora_db::DbConfig::default(),
+            migrations: MigrationsConfig { auto_apply: None },
         }
     }
 }
@@ -173,8 +197,14 @@ impl Config {
 
     /// The effective configuration as TOML, secrets redacted.
     pub fn to_redacted_toml(&self) -> String {
-        // Secret settings are typed `Secret`, whose Serialize writes a placeholder.
-        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+        // Secret settings are typed `Secret`, whose Serialize writes a placeholder; database
+        // URLs may carry a password and are redacted here.
+        let mut shown = self.clone();
+        shown.database.url = agora_db::config::redact_url(&shown.database.url);
+        for url in &mut shown.database.replica_urls {
+            *url = agora_db::config::redact_url(url);
+        }
+        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
     }
 }
 
@@ -200,6 +230,7 @@ fn figment(sources: &Sources) -> Result<Figment, ConfigErrors> {
         None => std::env::vars().collect(),
     };
     let (vars, mut problems) = resolve_file_vars(vars);
+    let vars = aliases(vars);
     let env: Vec<(String, String)> = vars
         .into_iter()
         .filter(|(k, _)| k.starts_with(ENV_PREFIX))
@@ -223,6 +254,33 @@ fn figment(sources: &Sources) -> Result<Figment, ConfigErrors> {
     }
     figment = figment.merge(EnvVars(env));
     Ok(figment)
+}
+
+/// The conventional names deployment platforms set, as aliases of our keys.
+const ALIASES: &[(&str, &str)] = &[
+    ("DATABASE_URL", "AGORA_DATABASE__URL"),
+    ("DATABASE_REPLICA_URLS", "AGORA_DATABASE__REPLICA_URLS"),
+];
+
+fn aliases(vars: Vec<(String, String)>) -> Vec<(String, String)> {
+    vars.into_iter()
+        .map(
+            |(k, v)| match ALIASES.iter().find(|(alias, _)| *alias == k) {
+                Some((_, key)) if k == "DATABASE_REPLICA_URLS" => {
+                    // A comma-separated list, as the variable is documented.
+                    let list: Vec<String> = v
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|u| !u.is_empty())
+                        .map(|u| format!("{u:?}"))
+                        .collect();
+                    ((*key).to_owned(), format!("[{}]", list.join(",")))
+                }
+                Some((_, key)) => ((*key).to_owned(), v),
+                None => (k, v),
+            },
+        )
+        .collect()
 }
 
 /// `AGORA_*` variables as a figment provider. figment's own `Env` reads only the process
@@ -306,6 +364,16 @@ settings! {
     "http.unavailable_retry_after_secs" => u64, any;
     "log.format" => LogFormat, any;
     "log.level" => String, |l| tracing_subscriber::EnvFilter::try_new(l).map(drop).map_err(|e| e.to_string());
+    "database.url" => String, any;
+    "database.replica_urls" => Vec<String>, any;
+    "database.pool_size" => u32, any;
+    "database.acquire_timeout_ms" => u64, any;
+    "database.connect_timeout_ms" => u64, any;
+    "database.statement_timeout_ms" => u64, any;
+    "database.read_your_writes_ms" => u64, any;
+    "database.replica_probe_interval_ms" => u64, any;
+    "database.sqlite_busy_timeout_ms" => u64, any;
+    "migrations.auto_apply" => Option<bool>, any;
     "metrics.latency_buckets_seconds" => Vec<f64>, |b| {
         let ascending = b.windows(2).all(|w| w[0] < w[1]);
         if b.is_empty() || !ascending || b.iter().any(|x| !x.is_finite() || *x <= 0.0) {
@@ -319,6 +387,9 @@ settings! {
 /// Checks across settings, on whichever of them parsed.
 fn cross_problems(figment: &Figment) -> Vec<String> {
     let mut p = Vec::new();
+    if let Ok(db) = figment.extract_inner::<agora_db::DbConfig>("database") {
+        p.extend(db.problems());
+    }
     let profile = figment.extract_inner::<Profile>("profile");
     let bind = figment.extract_inner::<SocketAddr>("http.bind");
     if let (Ok(Profile::Production), Ok(bind)) = (profile, bind)
@@ -472,6 +543,42 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(err.0.len(), 2, "{err}");
+    }
+
+    #[test]
+    fn database_aliases_and_redaction() {
+        let c = Config::load(&env(&[
+            ("DATABASE_URL", "postgres://app:pw@db:5432/agora"),
+            (
+                "DATABASE_REPLICA_URLS",
+                "postgres://app:pw@r1/agora, postgres://app:pw@r2/agora",
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(c.database.url, "postgres://app:pw@db:5432/agora");
+        assert_eq!(c.database.replica_urls.len(), 2);
+        let shown = c.to_redacted_toml();
+        assert!(!shown.contains("pw@"), "{shown}");
+        let err =
+            Config::load(&env(&[("DATABASE_REPLICA_URLS", "postgres://r1/agora")])).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("replicas need a PostgreSQL primary"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn migrations_auto_apply_follows_the_profile() {
+        assert!(Config::load(&env(&[])).unwrap().auto_apply_migrations());
+        let c = Config::load(&env(&[
+            ("AGORA_PROFILE", "production"),
+            ("AGORA_HTTP__BIND", "0.0.0.0:8080"),
+        ]))
+        .unwrap();
+        assert!(!c.auto_apply_migrations());
+        let c = Config::load(&env(&[("AGORA_MIGRATIONS__AUTO_APPLY", "false")])).unwrap();
+        assert!(!c.auto_apply_migrations());
     }
 
     #[test]

@@ -32,6 +32,12 @@ pub enum StartError {
     /// The generated API description was rejected by Dropshot (a generator bug).
     #[error("cannot build the API description: {0}")]
     Api(String),
+    /// The database could not be opened.
+    #[error("cannot open the database: {0}")]
+    Database(String),
+    /// The recorded migrations do not match this binary (an applied migration was edited).
+    #[error("refusing to start: {0}")]
+    Migrations(String),
     /// Binding or starting the listener failed.
     #[error("cannot start the HTTP server on {bind}: {message}")]
     Listen { bind: SocketAddr, message: String },
@@ -93,7 +99,15 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
     telemetry::init_logging(&config.log);
     let metrics = telemetry::metrics_handle(&config.metrics);
     let lifecycle = Arc::new(Lifecycle::default());
+    let db = agora_db::Db::connect(&config.database)
+        .await
+        .map_err(|e| StartError::Database(e.to_string()))?;
+    let schema = agora_db::migrate::check_at_startup(&db, config.auto_apply_migrations())
+        .await
+        .map_err(|e| StartError::Migrations(e.to_string()))?;
+    tokio::spawn(db.clone().probe_replicas_forever());
     let service = Agora::new(
+        db,
         lifecycle.clone(),
         metrics,
         BuildInfo::current(),
@@ -118,7 +132,13 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
             bind: config.http.bind,
             message: e.to_string(),
         })?;
-    lifecycle.set_ready();
+    match schema {
+        agora_db::migrate::StartupCheck::Ready => lifecycle.set_ready(),
+        agora_db::migrate::StartupCheck::Behind { first_pending } => {
+            tracing::warn!(first_pending = %first_pending, "schema is behind and auto-apply is off; staying not-ready");
+            lifecycle.set_schema_behind(first_pending);
+        }
+    }
     tracing::info!(addr = %server.local_addr(), "agora listening");
     Ok(RunningServer {
         server,

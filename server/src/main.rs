@@ -30,6 +30,21 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Database migrations (forward-only; there is no `down`).
+    Migrate {
+        #[command(subcommand)]
+        command: MigrateCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MigrateCommand {
+    /// List every migration, applied or pending, with its checksum.
+    Status,
+    /// Apply pending migrations, each in its own transaction.
+    Up,
+    /// Exit non-zero when an applied migration was edited or migrations are pending.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,7 +75,89 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Serve => serve(config),
+        Command::Migrate { command } => migrate(config, command),
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        })
+}
+
+fn migrate(config: Config, command: MigrateCommand) -> ExitCode {
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    runtime.block_on(async {
+        let db = match agora_db::Db::connect(&config.database).await {
+            Ok(db) => db,
+            Err(e) => {
+                eprintln!("cannot open the database: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let status = match agora_db::migrate::status(&db).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("cannot read the migration state: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match command {
+            MigrateCommand::Status => {
+                print!("{}", status.render());
+                ExitCode::SUCCESS
+            }
+            MigrateCommand::Up => match agora_db::migrate::up(&db).await {
+                Ok(applied) if applied.is_empty() => {
+                    println!("nothing to apply");
+                    ExitCode::SUCCESS
+                }
+                Ok(applied) => {
+                    let list: Vec<String> = applied.iter().map(|v| format!("{v:04}")).collect();
+                    println!("applied {}", list.join(", "));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            },
+            MigrateCommand::Verify => {
+                for e in status.unknown() {
+                    eprintln!(
+                        "warning: the database has {:04}_{}, which this binary does not know",
+                        e.version, e.name
+                    );
+                }
+                let mut problems = status.refusals();
+                problems.extend(
+                    status
+                        .pending()
+                        .iter()
+                        .map(|e| format!("{:04}_{} is pending", e.version, e.name)),
+                );
+                if problems.is_empty() {
+                    println!(
+                        "ok: {} migration(s) applied, checksums match",
+                        status.entries.len()
+                    );
+                    ExitCode::SUCCESS
+                } else {
+                    for p in problems {
+                        eprintln!("{p}");
+                    }
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    })
 }
 
 fn serve(config: Config) -> ExitCode {

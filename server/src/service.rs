@@ -2,7 +2,7 @@
 //! I/O; these methods hold the rules.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::RwLock;
 
 use agora_api::rt::{RequestCtx, ServiceError};
 use agora_api::types;
@@ -10,28 +10,54 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 /// Where the server is in its life; `/readyz` reports it.
 #[derive(Debug, Default)]
-pub struct Lifecycle(AtomicU8);
+pub struct Lifecycle(RwLock<Phase>);
 
-const STARTING: u8 = 0;
-const READY: u8 = 1;
-const STOPPING: u8 = 2;
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+enum Phase {
+    #[default]
+    Starting,
+    Ready,
+    /// Migrations are pending and auto-apply is off; names the first pending version.
+    SchemaBehind(String),
+    Stopping,
+}
 
 impl Lifecycle {
     /// Start-up finished.
     pub fn set_ready(&self) {
-        // Never go back from stopping to ready.
-        let _ = self
-            .0
-            .compare_exchange(STARTING, READY, Ordering::SeqCst, Ordering::SeqCst);
+        self.transition(|p| matches!(p, Phase::Starting).then_some(Phase::Ready));
     }
 
-    /// Shutdown began.
+    /// Start-up finished, but the schema is behind: stay not-ready.
+    pub fn set_schema_behind(&self, first_pending: String) {
+        self.transition(|p| {
+            matches!(p, Phase::Starting).then_some(Phase::SchemaBehind(first_pending.clone()))
+        });
+    }
+
+    /// Shutdown began (final: never ready again).
     pub fn set_stopping(&self) {
-        self.0.store(STOPPING, Ordering::SeqCst);
+        self.transition(|_| Some(Phase::Stopping));
     }
 
-    fn state(&self) -> u8 {
-        self.0.load(Ordering::SeqCst)
+    fn transition(&self, next: impl Fn(&Phase) -> Option<Phase>) {
+        if let Ok(mut phase) = self.0.write()
+            && let Some(n) = next(&phase)
+        {
+            *phase = n;
+        }
+    }
+
+    /// `None` when ready, else why not.
+    pub fn not_ready_reason(&self) -> Option<String> {
+        match self.0.read().map(|p| p.clone()).unwrap_or(Phase::Stopping) {
+            Phase::Ready => None,
+            Phase::Starting => Some("the server is starting".into()),
+            Phase::SchemaBehind(v) => Some(format!(
+                "the database schema is behind: migration {v} is pending (run `agora migrate up`)"
+            )),
+            Phase::Stopping => Some("the server is shutting down".into()),
+        }
     }
 }
 
@@ -56,6 +82,7 @@ impl BuildInfo {
 
 /// The service.
 pub struct Agora {
+    db: agora_db::Db,
     lifecycle: Arc<Lifecycle>,
     metrics: PrometheusHandle,
     build: BuildInfo,
@@ -65,12 +92,14 @@ pub struct Agora {
 impl Agora {
     /// Builds the service.
     pub fn new(
+        db: agora_db::Db,
         lifecycle: Arc<Lifecycle>,
         metrics: PrometheusHandle,
         build: BuildInfo,
         retry_after_secs: u64,
     ) -> Self {
         Self {
+            db,
             lifecycle,
             metrics,
             build,
@@ -87,22 +116,19 @@ impl agora_api::AgoraService for Agora {
     }
 
     async fn get_readyz(&self, _ctx: &RequestCtx) -> Result<types::Readiness, ServiceError> {
-        let reason = match self.lifecycle.state() {
-            READY => {
-                return Ok(types::Readiness {
-                    status: types::ReadinessStatus::Ready,
-                });
-            }
-            STARTING => "the server is starting",
-            _ => "the server is shutting down",
-        };
-        Err(ServiceError::Unavailable {
-            message: reason.to_owned(),
-            retry_after_secs: self.retry_after_secs,
-        })
+        match self.lifecycle.not_ready_reason() {
+            None => Ok(types::Readiness {
+                status: types::ReadinessStatus::Ready,
+            }),
+            Some(message) => Err(ServiceError::Unavailable {
+                message,
+                retry_after_secs: self.retry_after_secs,
+            }),
+        }
     }
 
     async fn get_metrics(&self, _ctx: &RequestCtx) -> Result<String, ServiceError> {
+        self.db.record_pool_metrics();
         Ok(self.metrics.render())
     }
 
@@ -116,8 +142,10 @@ impl agora_api::AgoraService for Agora {
             version: self.build.version.into(),
             contract_version: agora_api::CONTRACT_VERSION.into(),
             build_commit: self.build.commit.into(),
-            // Only the embedded shape exists so far; the cluster shape arrives with PostgreSQL/Redis.
-            deployment_shape: types::DeploymentShape::Embedded,
+            deployment_shape: match self.db.backend() {
+                agora_db::Backend::Sqlite => types::DeploymentShape::Embedded,
+                agora_db::Backend::Postgres => types::DeploymentShape::Cluster,
+            },
         })
     }
 }

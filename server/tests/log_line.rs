@@ -39,7 +39,14 @@ async fn each_request_writes_one_json_line_joining_the_callers_trace() {
     ))
     .expect("first subscriber in this binary");
 
-    let vars = vec![("AGORA_HTTP__BIND".to_owned(), "127.0.0.1:0".to_owned())];
+    let database = std::env::temp_dir().join(format!("agora-log-line-{}.db", std::process::id()));
+    let vars = vec![
+        ("AGORA_HTTP__BIND".to_owned(), "127.0.0.1:0".to_owned()),
+        (
+            "AGORA_DATABASE__URL".to_owned(),
+            format!("sqlite://{}", database.display()),
+        ),
+    ];
     let config = Config::load(&Sources {
         file: None,
         env: Some(vars),

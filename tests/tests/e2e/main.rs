@@ -5,6 +5,7 @@ mod support;
 
 mod healthz;
 mod metrics;
+mod migrations;
 mod openapi;
 mod readyz;
 mod v1_meta;
