@@ -9,6 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 use serde::Serialize;
 
 use crate::load::Document;
+use crate::position::LineCol;
 use crate::rules::{self, Direction, Level, Rule, Severity};
 
 /// Where a finding is, in one of the two documents.
@@ -27,8 +28,7 @@ pub struct Location {
 }
 
 impl Location {
-    fn new(doc: &Document, pointer: &str) -> Self {
-        let pos = doc.position(pointer);
+    fn new(doc: &Document, pointer: &str, pos: Option<LineCol>) -> Self {
         Location {
             file: doc.name.clone(),
             pointer: pointer.to_owned(),
@@ -84,12 +84,16 @@ struct Raw {
     message: String,
     old: Option<String>,
     new: Option<String>,
-    users: BTreeSet<String>,
+    users: BTreeSet<u32>,
 }
 
 /// Gathers findings during a comparison.
 pub(crate) struct Collector {
     raw: Vec<Raw>,
+    /// Interned operation labels: findings in shared schemas collect thousands of users, and
+    /// integer sets keep that cheap.
+    labels: Vec<String>,
+    label_ids: HashMap<String, u32>,
     index: HashMap<(&'static str, Option<String>, Option<String>), usize>,
 }
 
@@ -97,6 +101,8 @@ impl Collector {
     pub(crate) fn new() -> Self {
         Collector {
             raw: Vec::new(),
+            labels: Vec::new(),
+            label_ids: HashMap::new(),
             index: HashMap::new(),
         }
     }
@@ -130,30 +136,95 @@ impl Collector {
         i
     }
 
+    /// The id of an operation label.
+    pub(crate) fn user_id(&mut self, user: &str) -> u32 {
+        if let Some(&id) = self.label_ids.get(user) {
+            return id;
+        }
+        let id = u32::try_from(self.labels.len()).unwrap_or(u32::MAX);
+        self.labels.push(user.to_owned());
+        self.label_ids.insert(user.to_owned(), id);
+        id
+    }
+
     /// Adds an operation label to a finding's users.
     pub(crate) fn add_user(&mut self, finding: usize, user: &str) {
-        if let Some(r) = self.raw.get_mut(finding)
-            && !r.users.contains(user)
-        {
-            r.users.insert(user.to_owned());
+        let id = self.user_id(user);
+        self.add_user_id(finding, id);
+    }
+
+    /// Adds an interned operation label to a finding's users.
+    pub(crate) fn add_user_id(&mut self, finding: usize, user: u32) {
+        if let Some(r) = self.raw.get_mut(finding) {
+            r.users.insert(user);
         }
     }
 
-    /// Final, sorted findings at `level` with positions filled in.
-    pub(crate) fn finish(self, old: &Document, new: &Document, level: Level) -> Vec<Finding> {
-        let mut out: Vec<Finding> = self
-            .raw
-            .into_iter()
-            .filter(|r| r.rule.level <= level)
+    /// Drops findings above `level`, gives removed things a place in NEW, and returns the
+    /// pointers whose positions `finish` needs (OLD side, NEW side, in finding order).
+    pub(crate) fn prepare(&mut self, new: &Document, level: Level) -> (Vec<String>, Vec<String>) {
+        // Finding indices are held by the schema graph until users are attributed, so nothing
+        // is removed here; `finish` applies the same level filter.
+        // Something removed still needs a place in NEW (PR annotations can only point at the
+        // new file): the nearest surviving ancestor, e.g. the schema that lost a property.
+        for r in &mut self.raw {
+            if r.new.is_none()
+                && let Some(o) = &r.old
+            {
+                let mut p = o.as_str();
+                while let Some(i) = p.rfind('/') {
+                    p = &p[..i];
+                    if new.get(p).is_some() {
+                        break;
+                    }
+                }
+                r.new = Some(p.to_owned());
+            }
+        }
+        let kept = || self.raw.iter().filter(|r| r.rule.level <= level);
+        (
+            kept().filter_map(|r| r.old.clone()).collect(),
+            kept().filter_map(|r| r.new.clone()).collect(),
+        )
+    }
+
+    /// Final, sorted findings; `old_pos`/`new_pos` answer `prepare`'s pointers in order.
+    pub(crate) fn finish(
+        self,
+        old: &Document,
+        new: &Document,
+        level: Level,
+        old_pos: Vec<Option<LineCol>>,
+        new_pos: Vec<Option<LineCol>>,
+    ) -> Vec<Finding> {
+        let Collector { raw, labels, .. } = self;
+        let kept = raw.into_iter().filter(|r| r.rule.level <= level);
+        let mut old_pos = old_pos.into_iter();
+        let mut new_pos = new_pos.into_iter();
+        let mut out: Vec<Finding> = kept
             .map(|r| Finding {
                 rule: r.rule.id,
                 severity: r.rule.severity,
                 direction: r.rule.direction,
                 level: r.rule.level,
                 message: r.message,
-                old: r.old.as_deref().map(|p| Location::new(old, p)),
-                new: r.new.as_deref().map(|p| Location::new(new, p)),
-                users: r.users.into_iter().collect(),
+                old: r
+                    .old
+                    .as_deref()
+                    .map(|p| Location::new(old, p, old_pos.next().flatten())),
+                new: r
+                    .new
+                    .as_deref()
+                    .map(|p| Location::new(new, p, new_pos.next().flatten())),
+                users: {
+                    let mut users: Vec<String> = r
+                        .users
+                        .iter()
+                        .filter_map(|&u| labels.get(u as usize).cloned())
+                        .collect();
+                    users.sort();
+                    users
+                },
                 accepted: None,
             })
             .collect();

@@ -63,9 +63,25 @@ pub fn compare_documents(old: &Document, new: &Document, opts: &Options) -> Repo
         today: &today,
     }
     .run();
-    schemas.attribute_users(&mut collector);
     removed_components(old, new, &schemas.inlined, &mut collector);
-    let mut findings = collector.finish(old, new, opts.level);
+    let (old_ptrs, new_ptrs) = collector.prepare(new, opts.level);
+    // The position walks read whole documents; they run beside each other and beside the
+    // attribution of users (and the release of the comparison graph) on this thread.
+    let (old_pos, new_pos) = std::thread::scope(|s| {
+        let old_walk = (!old_ptrs.is_empty()).then(|| s.spawn(|| positions(old, &old_ptrs)));
+        let new_walk = (!new_ptrs.is_empty()).then(|| s.spawn(|| positions(new, &new_ptrs)));
+        schemas.attribute_users(&mut collector);
+        drop(schemas);
+        let join = |h: Option<std::thread::ScopedJoinHandle<'_, Vec<_>>>, n: usize| {
+            h.and_then(|h| h.join().ok())
+                .unwrap_or_else(|| vec![None; n])
+        };
+        (
+            join(old_walk, old_ptrs.len()),
+            join(new_walk, new_ptrs.len()),
+        )
+    });
+    let mut findings = collector.finish(old, new, opts.level, old_pos, new_pos);
     let outcome = waivers::apply(&mut findings, &opts.waivers, &today);
     Report::new(
         old.name.clone(),
@@ -75,6 +91,11 @@ pub fn compare_documents(old: &Document, new: &Document, opts: &Options) -> Repo
         outcome.stale,
         outcome.expired,
     )
+}
+
+fn positions(doc: &Document, ptrs: &[String]) -> Vec<Option<position::LineCol>> {
+    let ptrs: Vec<&str> = ptrs.iter().map(String::as_str).collect();
+    doc.positions_of(&ptrs)
 }
 
 /// Component schemas gone from NEW that no rename explains: their generated types disappear.

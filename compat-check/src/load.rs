@@ -3,6 +3,7 @@
 //! Everything here turns bad input into a `LoadError` that names the file and the line:column or
 //! JSON pointer, because the CLI maps it to exit code 2 and a human has to find the spot.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
@@ -116,6 +117,36 @@ impl Document {
         }
     }
 
+    /// Loads OLD and NEW side by side (parsing dominates start-up on large documents).
+    pub fn load_pair(old: &str, new: &str) -> Result<(Self, Self), LoadError> {
+        std::thread::scope(|s| {
+            let h = s.spawn(|| Self::load(old));
+            let n = Self::load(new);
+            let o = h.join().unwrap_or_else(|_| {
+                Err(LoadError::Git {
+                    file: old.to_owned(),
+                    message: "loader thread panicked".to_owned(),
+                })
+            });
+            Ok((o?, n?))
+        })
+    }
+
+    /// Parses two texts side by side; see `load_pair`.
+    pub fn from_str_pair(old: (&str, &str), new: (&str, &str)) -> Result<(Self, Self), LoadError> {
+        std::thread::scope(|s| {
+            let h = s.spawn(|| Self::from_str(old.0, old.1));
+            let n = Self::from_str(new.0, new.1);
+            let o = h.join().unwrap_or_else(|_| {
+                Err(LoadError::Git {
+                    file: old.0.to_owned(),
+                    message: "parser thread panicked".to_owned(),
+                })
+            });
+            Ok((o?, n?))
+        })
+    }
+
     /// Line:column of `pointer` (or its nearest indexed ancestor); the index is built on first use
     /// because most comparisons of identical documents never need it.
     pub fn position(&self, pointer: &str) -> Option<LineCol> {
@@ -126,7 +157,17 @@ impl Document {
 
     /// The value at `pointer`.
     pub fn get(&self, pointer: &str) -> Option<&Value> {
-        self.value.pointer(pointer)
+        lookup(&self.value, pointer)
+    }
+
+    /// Positions of many pointers in one pass over the text; cheaper than the full index when
+    /// only a report's worth of locations is needed.
+    pub fn positions_of(&self, pointers: &[&str]) -> Vec<Option<LineCol>> {
+        if let Some(index) = self.positions.get() {
+            return pointers.iter().map(|p| index.lookup(p)).collect();
+        }
+        let index = PositionIndex::build_for(&self.text, pointers);
+        pointers.iter().map(|p| index.lookup(p)).collect()
     }
 
     /// `pointer` followed by ` (line:col)` when known, for error messages.
@@ -172,16 +213,41 @@ impl Document {
     /// Every `$ref` must be local and resolve; dangling refs are load errors so the comparison
     /// itself never has to invent a meaning for them.
     fn check_refs(&self) -> Result<(), LoadError> {
-        // Iterative walk: documents can be deep and the stack is shared with the caller.
-        let mut stack: Vec<(String, &Value)> = vec![(String::new(), &self.value)];
-        while let Some((ptr, v)) = stack.pop() {
+        /// One step of the path from the root; pointers are only spelled out for errors.
+        #[derive(Clone, Copy)]
+        enum Step<'v> {
+            Key(&'v str),
+            Index(usize),
+        }
+        let spell = |path: &[Step]| -> String {
+            let mut out = String::new();
+            for step in path {
+                match step {
+                    Step::Key(k) => {
+                        out.push('/');
+                        out.push_str(&escape_token(k));
+                    }
+                    Step::Index(i) => out.push_str(&format!("/{i}")),
+                }
+            }
+            out
+        };
+        // Iterative walk (documents can be deep): (depth, step into this node, node, under
+        // an `examples` map).
+        let mut path: Vec<Step> = Vec::new();
+        let mut stack: Vec<(usize, Option<Step>, &Value, bool)> =
+            vec![(0, None, &self.value, false)];
+        while let Some((depth, step, v, in_examples)) = stack.pop() {
+            path.truncate(depth.saturating_sub(1));
+            if let Some(step) = step {
+                path.push(step);
+            }
             match v {
                 Value::Object(map) => {
                     if let Some(r) = map.get("$ref") {
-                        let at = format!("{ptr}/$ref");
                         let dangling = |message: &str| LoadError::DanglingRef {
                             file: self.name.clone(),
-                            location: self.describe(&at),
+                            location: self.describe(&format!("{}/$ref", spell(&path))),
                             target: r.as_str().unwrap_or_default().to_owned(),
                             message: message.to_owned(),
                         };
@@ -194,7 +260,7 @@ impl Document {
                         let Some(decoded) = decode_fragment(local) else {
                             return Err(dangling("malformed percent-encoding"));
                         };
-                        if self.value.pointer(&decoded).is_none() {
+                        if lookup(&self.value, &decoded).is_none() {
                             return Err(dangling("no such location in the document"));
                         }
                     }
@@ -203,16 +269,19 @@ impl Document {
                         // key inside them is not a reference.
                         let free_form = matches!(k.as_str(), "example" | "default" | "enum")
                             || k.starts_with("x-")
-                            || (k == "value" && ptr.contains("/examples/"));
-                        if free_form {
+                            || (k == "value" && in_examples);
+                        if free_form || !(child.is_object() || child.is_array()) {
                             continue;
                         }
-                        stack.push((format!("{ptr}/{}", escape_token(k)), child));
+                        let under = in_examples || k == "examples";
+                        stack.push((depth + 1, Some(Step::Key(k)), child, under));
                     }
                 }
                 Value::Array(items) => {
                     for (i, child) in items.iter().enumerate() {
-                        stack.push((format!("{ptr}/{i}"), child));
+                        if child.is_object() || child.is_array() {
+                            stack.push((depth + 1, Some(Step::Index(i)), child, in_examples));
+                        }
                     }
                 }
                 _ => {}
@@ -222,10 +291,39 @@ impl Document {
     }
 }
 
+/// JSON pointer lookup that only allocates for tokens that need unescaping (serde_json's
+/// `Value::pointer` allocates for every token, which dominated the comparison profile).
+pub(crate) fn lookup<'a>(root: &'a Value, pointer: &str) -> Option<&'a Value> {
+    if pointer.is_empty() {
+        return Some(root);
+    }
+    let rest = pointer.strip_prefix('/')?;
+    let mut cur = root;
+    for token in rest.split('/') {
+        cur = match cur {
+            Value::Object(map) => {
+                if token.contains('~') {
+                    map.get(&token.replace("~1", "/").replace("~0", "~"))?
+                } else {
+                    map.get(token)?
+                }
+            }
+            Value::Array(items) => {
+                if token.starts_with('+') || (token.len() > 1 && token.starts_with('0')) {
+                    return None;
+                }
+                items.get(token.parse::<usize>().ok()?)?
+            }
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
 /// Turns the fragment of a `$ref` (after `#`) into a JSON pointer (percent-decoding it).
-pub(crate) fn decode_fragment(fragment: &str) -> Option<String> {
+pub(crate) fn decode_fragment(fragment: &str) -> Option<Cow<'_, str>> {
     if !fragment.contains('%') {
-        return Some(fragment.to_owned());
+        return Some(Cow::Borrowed(fragment));
     }
     let bytes = fragment.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -240,7 +338,7 @@ pub(crate) fn decode_fragment(fragment: &str) -> Option<String> {
             i += 1;
         }
     }
-    String::from_utf8(out).ok()
+    String::from_utf8(out).ok().map(Cow::Owned)
 }
 
 /// JSON is tried first when the text looks like JSON: it is much faster and gives exact errors.

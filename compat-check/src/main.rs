@@ -75,8 +75,7 @@ fn run(cli: &Cli) -> Result<bool, String> {
         Some(p) => load_waivers(p).map_err(|e| e.to_string())?,
         None => Vec::new(),
     };
-    let old = Document::load(&cli.old).map_err(|e| e.to_string())?;
-    let new = Document::load(&cli.new).map_err(|e| e.to_string())?;
+    let (old, new) = Document::load_pair(&cli.old, &cli.new).map_err(|e| e.to_string())?;
     let opts = Options {
         level: match cli.level {
             CliLevel::Wire => Level::Wire,

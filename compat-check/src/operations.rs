@@ -303,6 +303,7 @@ impl OperationDiff<'_, '_> {
             }
         }
         let label = op.label.clone();
+        let mut removed: Vec<(String, String, String)> = Vec::new();
         for ((loc, name), old_ptr) in &old_params {
             let new_name = if loc == "path" {
                 path_renames.get(name).unwrap_or(name).clone()
@@ -317,6 +318,7 @@ impl OperationDiff<'_, '_> {
                     None,
                     format!("{loc} parameter `{name}` of {label} was removed"),
                 );
+                removed.push((loc.clone(), name.clone(), old_ptr.clone()));
                 continue;
             };
             if &new_name != name {
@@ -330,6 +332,7 @@ impl OperationDiff<'_, '_> {
             }
             self.parameter_pair(op, loc, name, old_ptr, &new_ptr);
         }
+        self.renamed_parameters(op, &removed, &new_params);
         for ((loc, name), new_ptr) in new_params {
             let required = self
                 .new
@@ -354,6 +357,38 @@ impl OperationDiff<'_, '_> {
                     format!("{label} accepts a new optional {loc} parameter `{name}`"),
                 );
             }
+        }
+    }
+
+    /// One query/header/cookie parameter gone and one with the same schema added in the same
+    /// place reads as a rename: on the wire that is the removal and addition already reported,
+    /// but a generated client's argument changes name too.
+    fn renamed_parameters(
+        &mut self,
+        op: &Op,
+        removed: &[(String, String, String)],
+        added: &BTreeMap<(String, String), String>,
+    ) {
+        let schema = |doc: &Document, p: &str| doc.get(&format!("{p}/schema")).cloned();
+        for (loc, name, old_ptr) in removed {
+            let mut same_place = added.iter().filter(|((l, _), _)| l == loc);
+            let (Some(((_, new_name), new_ptr)), None) = (same_place.next(), same_place.next())
+            else {
+                continue;
+            };
+            if removed.iter().filter(|(l, ..)| l == loc).count() != 1
+                || schema(self.old, old_ptr) != schema(self.new, new_ptr)
+            {
+                continue;
+            }
+            let label = op.label.clone();
+            self.add(
+                op,
+                "request-parameter-renamed",
+                Some(&format!("{old_ptr}/name")),
+                Some(&format!("{new_ptr}/name")),
+                format!("{loc} parameter `{name}` of {label} was renamed to `{new_name}`"),
+            );
         }
     }
 
@@ -593,9 +628,16 @@ impl OperationDiff<'_, '_> {
         let oh = headers(self.old, old_ptr);
         let nh = headers(self.new, new_ptr);
         let label = op.label.clone();
-        for (name, ohp) in &oh {
+        for (key, ohp) in &oh {
+            // Matching ignores case (HTTP header names do); messages keep the spelling.
+            let name = ohp
+                .rsplit('/')
+                .next()
+                .unwrap_or(key)
+                .replace("~1", "/")
+                .replace("~0", "~");
             let old_required = required(self.old, ohp);
-            match nh.get(name) {
+            match nh.get(key) {
                 None => {
                     let rule = if old_required {
                         "response-required-header-removed"

@@ -6,7 +6,7 @@
 //! pointer that is not indexed (a keyword that exists only on the other side, say) climb to the
 //! nearest indexed ancestor, which is still the right neighbourhood for a reader.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::Marker;
@@ -29,10 +29,51 @@ pub struct PositionIndex {
 impl PositionIndex {
     /// Builds the index; a text the walker cannot read yields an empty index.
     pub fn build(text: &str) -> Self {
-        let mut walker = Walker::default();
+        Self::walk(text, Walker::default())
+    }
+
+    /// Builds an index holding only `wanted` pointers and their ancestors (enough for
+    /// `lookup`'s fallback), skipping the string work for every other node.
+    pub fn build_for(text: &str, wanted: &[&str]) -> Self {
+        let exact: HashSet<&str> = wanted.iter().copied().collect();
+        let mut prefixes = HashSet::new();
+        for w in wanted {
+            let mut p = *w;
+            loop {
+                if !prefixes.insert(p.to_owned()) {
+                    break;
+                }
+                match p.rfind('/') {
+                    Some(i) => p = &p[..i],
+                    None => break,
+                }
+            }
+        }
+        prefixes.insert(String::new());
+        Self::walk(
+            text,
+            Walker {
+                only: Some(prefixes),
+                exact: exact.iter().map(|p| (*p).to_owned()).collect(),
+                remaining: Some(exact.len()),
+                ..Walker::default()
+            },
+        )
+    }
+
+    fn walk(text: &str, mut walker: Walker) -> Self {
         let mut parser = Parser::new_from_str(text);
-        // Only the first document matters (OpenAPI files hold one); errors leave a partial index.
-        let _partial_is_fine = parser.load(&mut walker, false);
+        // Only the first document matters (OpenAPI files hold one); an error leaves a partial
+        // index. A targeted walk stops once every wanted pointer was seen.
+        loop {
+            match parser.next_token() {
+                Ok((Event::StreamEnd | Event::DocumentEnd, _)) | Err(_) => break,
+                Ok((ev, mark)) => walker.on_event(ev, mark),
+            }
+            if walker.remaining == Some(0) {
+                break;
+            }
+        }
         PositionIndex {
             positions: walker.positions,
         }
@@ -76,17 +117,22 @@ pub fn escape_token(token: &str) -> String {
 enum Frame {
     /// Inside a mapping: the pointer of the mapping, and the pending key (None = expecting a key).
     Map {
-        base: String,
+        base: Option<String>,
         key: Option<(String, Marker)>,
         /// Depth of a non-scalar key being skipped (complex keys are not addressable by pointers).
         skipping_key: usize,
     },
     /// Inside a sequence: its pointer and the index of the next item.
-    Seq { base: String, next: usize },
+    Seq { base: Option<String>, next: usize },
 }
 
 #[derive(Default)]
 struct Walker {
+    /// When set, only these pointers (and so only their subtrees' ancestors) are tracked.
+    only: Option<HashSet<String>>,
+    /// The exact pointers asked for, and how many are still unseen (targeted walks only).
+    exact: HashSet<String>,
+    remaining: Option<usize>,
     stack: Vec<Frame>,
     positions: HashMap<String, LineCol>,
     started: bool,
@@ -100,30 +146,38 @@ fn to_linecol(m: Marker) -> LineCol {
 }
 
 impl Walker {
-    /// Claims the slot for a new node: returns its pointer and records its position.
+    /// Claims the slot for a new node: returns its pointer (None when it is not tracked) and
+    /// records its position.
     fn place_node(&mut self, mark: Marker) -> Option<String> {
-        match self.stack.last_mut() {
+        let (ptr, at) = match self.stack.last_mut() {
             None => {
                 if self.started {
                     return None;
                 }
                 self.started = true;
-                self.positions.insert(String::new(), to_linecol(mark));
-                Some(String::new())
+                (String::new(), mark)
             }
             Some(Frame::Seq { base, next }) => {
-                let ptr = format!("{base}/{next}");
+                let i = *next;
                 *next += 1;
-                self.positions.insert(ptr.clone(), to_linecol(mark));
-                Some(ptr)
+                (format!("{}/{i}", base.as_deref()?), mark)
             }
             Some(Frame::Map { base, key, .. }) => {
                 let (k, kmark) = key.take()?;
-                let ptr = format!("{base}/{}", escape_token(&k));
-                self.positions.insert(ptr.clone(), to_linecol(kmark));
-                Some(ptr)
+                (format!("{}/{}", base.as_deref()?, escape_token(&k)), kmark)
             }
+        };
+        if self.only.as_ref().is_some_and(|only| !only.contains(&ptr)) {
+            return None;
         }
+        if let Some(n) = self.remaining.as_mut()
+            && self.exact.contains(&ptr)
+            && !self.positions.contains_key(&ptr)
+        {
+            *n = n.saturating_sub(1);
+        }
+        self.positions.insert(ptr.clone(), to_linecol(at));
+        Some(ptr)
     }
 
     /// Returns true when the event was consumed as (part of) a mapping key.
@@ -171,7 +225,7 @@ impl MarkedEventReceiver for Walker {
                 self.place_node(mark);
             }
             Event::MappingStart(..) => {
-                let base = self.place_node(mark).unwrap_or_default();
+                let base = self.place_node(mark);
                 self.stack.push(Frame::Map {
                     base,
                     key: None,
@@ -179,7 +233,7 @@ impl MarkedEventReceiver for Walker {
                 });
             }
             Event::SequenceStart(..) => {
-                let base = self.place_node(mark).unwrap_or_default();
+                let base = self.place_node(mark);
                 self.stack.push(Frame::Seq { base, next: 0 });
             }
             Event::MappingEnd | Event::SequenceEnd => {
@@ -225,6 +279,17 @@ mod tests {
     }
 
     #[test]
+    fn targeted_index_matches_full_index() {
+        let text = "a:\n  b:\n    - x\n    - c: 1\n  d: 2\ne: 3\n";
+        let full = PositionIndex::build(text);
+        let part = PositionIndex::build_for(text, &["/a/b/1/c", "/e"]);
+        for p in ["/a/b/1/c", "/e", "/a/b/1/zzz", "/a"] {
+            assert_eq!(full.lookup(p), part.lookup(p), "{p}");
+        }
+        assert!(part.len() < full.len());
+    }
+
+    #[test]
     fn indexes_json() {
         let text = "{\n  \"a\": {\n    \"b\": [1, {\"c\": 2}]\n  }\n}\n";
         let idx = PositionIndex::build(text);
@@ -233,7 +298,7 @@ mod tests {
             idx.lookup("/a/b/1/c"),
             Some(LineCol {
                 line: 3,
-                column: 17
+                column: 15
             })
         );
     }

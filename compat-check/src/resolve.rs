@@ -5,7 +5,8 @@
 //! `allOf` base (or the reverse) is not a change. Every keyword remembers which object it came
 //! from, so findings still point at the line that defines it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 
 use serde_json::Value;
 
@@ -27,11 +28,43 @@ pub(crate) fn resolve<'a>(doc: &'a Document, ptr: &str) -> Option<(String, &'a V
     for _ in 0..MAX_REF_HOPS {
         let value = doc.get(&current)?;
         match value.get("$ref").and_then(Value::as_str) {
-            Some(target) => current = decode_fragment(target.strip_prefix('#')?)?,
+            Some(target) => current = decode_fragment(target.strip_prefix('#')?)?.into_owned(),
             None => return Some((current, value)),
         }
     }
     None
+}
+
+/// A schema location: its pointer and the value found there (so following it needs no lookup).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct At<'a> {
+    pub ptr: String,
+    pub value: &'a Value,
+}
+
+impl<'a> At<'a> {
+    /// The value at `ptr` in `doc`.
+    pub(crate) fn lookup(doc: &'a Document, ptr: &str) -> Option<Self> {
+        doc.get(ptr).map(|value| At {
+            ptr: ptr.to_owned(),
+            value,
+        })
+    }
+
+    /// Follows `$ref`s; an object without `$ref` resolves to itself without any lookup.
+    pub(crate) fn resolve(&self, doc: &'a Document) -> Option<Self> {
+        match self.value.get("$ref") {
+            None => Some(self.clone()),
+            Some(_) => resolve(doc, &self.ptr).map(|(ptr, value)| At { ptr, value }),
+        }
+    }
+
+    /// The component a `$ref` here names.
+    pub(crate) fn ref_name(&self) -> Option<String> {
+        let target = self.value.get("$ref")?.as_str()?;
+        let decoded = decode_fragment(target.strip_prefix('#')?)?;
+        component_name(&decoded).map(|n| n.replace("~1", "/").replace("~0", "~"))
+    }
 }
 
 /// The component name if `ptr` is exactly `/components/schemas/NAME`.
@@ -40,22 +73,15 @@ pub(crate) fn component_name(ptr: &str) -> Option<&str> {
         .filter(|n| !n.contains('/'))
 }
 
-/// Whether the raw object at `ptr` is a `$ref` to a named component schema (and which).
-pub(crate) fn ref_name(doc: &Document, ptr: &str) -> Option<String> {
-    let target = doc.get(ptr)?.get("$ref")?.as_str()?;
-    let decoded = decode_fragment(target.strip_prefix('#')?)?;
-    component_name(&decoded).map(|n| n.replace("~1", "/").replace("~0", "~"))
-}
-
 /// `additionalProperties` as far as compatibility cares.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Additional {
+pub(crate) enum Additional<'a> {
     /// Absent or `true`: anything goes.
     Open,
     /// `false`.
     Closed,
-    /// A schema (pointer) that extra values must match.
-    Schema(String),
+    /// A schema that extra values must match.
+    Schema(At<'a>),
 }
 
 /// Which composition keyword holds the variants.
@@ -74,6 +100,55 @@ impl VariantKind {
     }
 }
 
+/// JSON types as bits, so a view's type set needs no allocation.
+pub(crate) const TYPE_NAMES: [&str; 8] = [
+    "string", "integer", "number", "boolean", "object", "array", "null", "unknown",
+];
+
+/// The bit of a type name (unknown names share the last bit).
+pub(crate) fn type_bit(name: &str) -> u8 {
+    let i = TYPE_NAMES[..7].iter().position(|t| *t == name).unwrap_or(7);
+    1 << i
+}
+
+pub(crate) const INTEGER: u8 = 1 << 1;
+pub(crate) const NUMBER: u8 = 1 << 2;
+
+/// `string|integer` for messages.
+pub(crate) fn type_label(bits: Option<u8>) -> String {
+    match bits {
+        None => "any type".to_owned(),
+        Some(b) => TYPE_NAMES
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| b & (1 << i) != 0)
+            .map(|(_, t)| *t)
+            .collect::<Vec<_>>()
+            .join("|"),
+    }
+}
+
+/// Keywords whose location `keyword_ptr` can report.
+const LOCATED_KEYWORDS: [&str; 17] = [
+    "type",
+    "nullable",
+    "format",
+    "enum",
+    "maximum",
+    "minimum",
+    "maxLength",
+    "minLength",
+    "maxItems",
+    "minItems",
+    "maxProperties",
+    "minProperties",
+    "pattern",
+    "multipleOf",
+    "uniqueItems",
+    "required",
+    "additionalProperties",
+];
+
 /// Numeric keywords compared by the bounds rules.
 pub(crate) const NUMERIC_KEYWORDS: [&str; 8] = [
     "maximum",
@@ -91,43 +166,48 @@ pub(crate) const NUMERIC_KEYWORDS: [&str; 8] = [
 pub(crate) struct SchemaView<'a> {
     /// Pointer of the resolved schema object.
     pub ptr: String,
+    /// The resolved schema object.
+    pub value: &'a Value,
     /// Component name when the schema is `/components/schemas/NAME`.
     pub name: Option<String>,
-    /// Allowed types; `None` = any.
-    pub types: Option<BTreeSet<&'a str>>,
+    /// Allowed types as `type_bit`s; `None` = any.
+    pub types: Option<u8>,
     pub nullable: bool,
     pub format: Option<&'a str>,
     pub enum_values: Option<&'a Vec<Value>>,
-    pub numbers: BTreeMap<&'static str, f64>,
+    /// Values of `NUMERIC_KEYWORDS`, by index.
+    pub numbers: [Option<f64>; 8],
     pub exclusive_maximum: bool,
     pub exclusive_minimum: bool,
     pub pattern: Option<&'a str>,
     pub multiple_of: Option<f64>,
     pub unique_items: bool,
-    /// Property name → pointer of its (raw, possibly `$ref`) schema.
-    pub properties: BTreeMap<&'a str, String>,
+    /// Property name → its (raw, possibly `$ref`) schema.
+    pub properties: BTreeMap<&'a str, At<'a>>,
     pub required: BTreeSet<&'a str>,
-    pub additional: Additional,
-    /// Pointer of the raw `items` schema.
-    pub items: Option<String>,
-    /// oneOf/anyOf and the raw pointers of the variants.
-    pub variants: Option<(VariantKind, Vec<String>)>,
+    pub additional: Additional<'a>,
+    /// The raw `items` schema.
+    pub items: Option<At<'a>>,
+    /// oneOf/anyOf and the raw variants.
+    pub variants: Option<(VariantKind, Vec<At<'a>>)>,
     pub read_only: bool,
     pub write_only: bool,
-    /// Keyword → pointer of the object that defines it (differs from `ptr` for allOf members).
-    pub origin: HashMap<&'static str, String>,
+    /// Keyword → pointer of the allOf member that defines it, for keywords this schema does
+    /// not state itself (views are built for every schema, so only merged ones pay for this).
+    pub origin: Vec<(&'static str, Rc<str>)>,
 }
 
 impl<'a> SchemaView<'a> {
-    fn empty(ptr: String) -> Self {
+    fn empty(ptr: String, value: &'a Value) -> Self {
         SchemaView {
+            value,
             name: component_name(&ptr).map(str::to_owned),
             ptr,
             types: None,
             nullable: false,
             format: None,
             enum_values: None,
-            numbers: BTreeMap::new(),
+            numbers: [None; 8],
             exclusive_maximum: false,
             exclusive_minimum: false,
             pattern: None,
@@ -140,22 +220,25 @@ impl<'a> SchemaView<'a> {
             variants: None,
             read_only: false,
             write_only: false,
-            origin: HashMap::new(),
+            origin: Vec::new(),
         }
     }
 
-    /// Builds the view of the (already resolved) schema at `ptr`.
-    pub(crate) fn build(doc: &'a Document, ptr: &str) -> Self {
+    /// Builds the view of the (already resolved) schema `value` found at `ptr`.
+    pub(crate) fn build(doc: &'a Document, ptr: &str, value: &'a Value) -> Self {
         let mut seen = BTreeSet::new();
-        let mut view = Self::build_inner(doc, ptr, 0, &mut seen);
+        let mut view = Self::build_inner(doc, ptr, value, 0, &mut seen);
         view.infer_type();
         view
     }
 
     /// Pointer of `keyword` as written (in this schema or the allOf member defining it).
     pub(crate) fn keyword_ptr(&self, keyword: &'static str) -> String {
-        match self.origin.get(keyword) {
-            Some(base) => format!("{base}/{keyword}"),
+        if self.value.get(keyword).is_some() {
+            return format!("{}/{keyword}", self.ptr);
+        }
+        match self.origin.iter().find(|(k, _)| *k == keyword) {
+            Some((_, base)) => format!("{base}/{keyword}"),
             None => self.ptr.clone(),
         }
     }
@@ -167,94 +250,80 @@ impl<'a> SchemaView<'a> {
             return;
         }
         if !self.properties.is_empty() || self.additional != Additional::Open {
-            self.types = Some(BTreeSet::from(["object"]));
+            self.types = Some(type_bit("object"));
         } else if self.items.is_some() {
-            self.types = Some(BTreeSet::from(["array"]));
+            self.types = Some(type_bit("array"));
         }
     }
 
     fn build_inner(
         doc: &'a Document,
         ptr: &str,
+        value: &'a Value,
         depth: usize,
         seen: &mut BTreeSet<String>,
     ) -> Self {
-        let mut view = Self::empty(ptr.to_owned());
-        let Some(obj) = doc.get(ptr).and_then(Value::as_object) else {
+        let mut view = Self::empty(ptr.to_owned(), value);
+        let Some(obj) = value.as_object() else {
             return view;
         };
         seen.insert(ptr.to_owned());
-        let note = |view: &mut Self, kw: &'static str| {
-            view.origin.insert(kw, ptr.to_owned());
-        };
         if let Some(t) = obj.get("type").and_then(Value::as_str) {
-            view.types = Some(BTreeSet::from([t]));
-            note(&mut view, "type");
+            view.types = Some(type_bit(t));
         }
         view.nullable = obj.get("nullable").and_then(Value::as_bool) == Some(true);
-        if view.nullable {
-            note(&mut view, "nullable");
-        }
         if let Some(f) = obj.get("format").and_then(Value::as_str) {
             view.format = Some(f);
-            note(&mut view, "format");
         }
         if let Some(e) = obj.get("enum").and_then(Value::as_array) {
             view.enum_values = Some(e);
-            note(&mut view, "enum");
         }
-        for kw in NUMERIC_KEYWORDS {
-            if let Some(n) = obj.get(kw).and_then(Value::as_f64) {
-                view.numbers.insert(kw, n);
-                note(&mut view, kw);
-            }
+        for (i, kw) in NUMERIC_KEYWORDS.iter().enumerate() {
+            view.numbers[i] = obj.get(*kw).and_then(Value::as_f64);
         }
         view.exclusive_maximum = obj.get("exclusiveMaximum").and_then(Value::as_bool) == Some(true);
         view.exclusive_minimum = obj.get("exclusiveMinimum").and_then(Value::as_bool) == Some(true);
         if let Some(p) = obj.get("pattern").and_then(Value::as_str) {
             view.pattern = Some(p);
-            note(&mut view, "pattern");
         }
         if let Some(m) = obj.get("multipleOf").and_then(Value::as_f64) {
             view.multiple_of = Some(m);
-            note(&mut view, "multipleOf");
         }
         view.unique_items = obj.get("uniqueItems").and_then(Value::as_bool) == Some(true);
-        if view.unique_items {
-            note(&mut view, "uniqueItems");
-        }
         if let Some(props) = obj.get("properties").and_then(Value::as_object) {
-            for name in props.keys() {
-                view.properties.insert(
-                    name.as_str(),
-                    format!("{ptr}/properties/{}", escape_token(name)),
-                );
+            for (name, value) in props {
+                let ptr = format!("{ptr}/properties/{}", escape_token(name));
+                view.properties.insert(name.as_str(), At { ptr, value });
             }
-            note(&mut view, "properties");
         }
         if let Some(req) = obj.get("required").and_then(Value::as_array) {
             view.required.extend(req.iter().filter_map(Value::as_str));
-            note(&mut view, "required");
         }
         match obj.get("additionalProperties") {
             Some(Value::Bool(false)) => view.additional = Additional::Closed,
-            Some(Value::Object(_)) => {
-                view.additional = Additional::Schema(format!("{ptr}/additionalProperties"));
+            Some(value @ Value::Object(_)) => {
+                let ptr = format!("{ptr}/additionalProperties");
+                view.additional = Additional::Schema(At { ptr, value });
             }
             _ => {}
         }
-        if obj.contains_key("additionalProperties") {
-            note(&mut view, "additionalProperties");
-        }
-        if obj.get("items").is_some_and(Value::is_object) {
-            view.items = Some(format!("{ptr}/items"));
+        if let Some(value) = obj.get("items").filter(|v| v.is_object()) {
+            view.items = Some(At {
+                ptr: format!("{ptr}/items"),
+                value,
+            });
         }
         for kind in [VariantKind::OneOf, VariantKind::AnyOf] {
             if let Some(list) = obj.get(kind.keyword()).and_then(Value::as_array)
                 && view.variants.is_none()
             {
-                let ptrs = (0..list.len())
-                    .map(|i| format!("{ptr}/{}/{i}", kind.keyword()))
+                let ptrs = list
+                    .iter()
+                    .enumerate()
+                    .map(|(i, value)| At {
+                        ptr: format!("{ptr}/{}/{i}", kind.keyword()),
+                        value,
+                    })
                     .collect();
                 view.variants = Some((kind, ptrs));
             }
@@ -265,15 +334,19 @@ impl<'a> SchemaView<'a> {
         if let Some(members) = obj.get("allOf").and_then(Value::as_array)
             && depth < MAX_ALLOF_DEPTH
         {
-            for i in 0..members.len() {
-                let Some((member_ptr, _)) = resolve(doc, &format!("{ptr}/allOf/{i}")) else {
+            for (i, value) in members.iter().enumerate() {
+                let raw = At {
+                    ptr: format!("{ptr}/allOf/{i}"),
+                    value,
+                };
+                let Some(member) = raw.resolve(doc) else {
                     continue;
                 };
                 // A member that (through refs) contains this schema again adds nothing new.
-                if seen.contains(&member_ptr) {
+                if seen.contains(&member.ptr) {
                     continue;
                 }
-                let member = Self::build_inner(doc, &member_ptr, depth + 1, seen);
+                let member = Self::build_inner(doc, &member.ptr, member.value, depth + 1, seen);
                 view.merge(member);
             }
         }
@@ -282,15 +355,24 @@ impl<'a> SchemaView<'a> {
 
     /// Folds an allOf member in: constraints of all members hold at once.
     fn merge(&mut self, m: SchemaView<'a>) {
+        // Keywords this schema does not state come from the member (or the member's members).
+        let member_ptr: Rc<str> = Rc::from(m.ptr.as_str());
+        for kw in LOCATED_KEYWORDS {
+            if self.value.get(kw).is_some() || self.origin.iter().any(|(k, _)| *k == kw) {
+                continue;
+            }
+            if m.value.get(kw).is_some() {
+                self.origin.push((kw, Rc::clone(&member_ptr)));
+            } else if let Some((_, p)) = m.origin.iter().find(|(k, _)| *k == kw) {
+                self.origin.push((kw, Rc::clone(p)));
+            }
+        }
         self.types = match (self.types.take(), m.types) {
             (Some(a), Some(b)) => {
                 // "integer" and "number" meet at "integer"; otherwise a plain intersection.
-                let mut out: BTreeSet<&str> = a.intersection(&b).copied().collect();
-                if out.is_empty()
-                    && (a.contains("integer") && b.contains("number")
-                        || a.contains("number") && b.contains("integer"))
-                {
-                    out.insert("integer");
+                let mut out = a & b;
+                if out == 0 && (a | b) & (INTEGER | NUMBER) == INTEGER | NUMBER {
+                    out = INTEGER;
                 }
                 Some(out)
             }
@@ -314,7 +396,10 @@ impl<'a> SchemaView<'a> {
         if self.multiple_of.is_none() {
             self.multiple_of = m.multiple_of;
         }
-        for (kw, n) in m.numbers {
+        for (i, kw) in NUMERIC_KEYWORDS.iter().enumerate() {
+            let Some(n) = m.numbers[i] else {
+                continue;
+            };
             let tighter = |old: f64| {
                 if kw.starts_with("max") {
                     old.min(n)
@@ -322,8 +407,7 @@ impl<'a> SchemaView<'a> {
                     old.max(n)
                 }
             };
-            let merged = self.numbers.get(kw).map_or(n, |&old| tighter(old));
-            self.numbers.insert(kw, merged);
+            self.numbers[i] = Some(self.numbers[i].map_or(n, tighter));
         }
         for (name, p) in m.properties {
             self.properties.entry(name).or_insert(p);
@@ -337,9 +421,6 @@ impl<'a> SchemaView<'a> {
         }
         if self.variants.is_none() {
             self.variants = m.variants;
-        }
-        for (kw, p) in m.origin {
-            self.origin.entry(kw).or_insert(p);
         }
     }
 }
@@ -434,13 +515,16 @@ mod tests {
         let Some(doc) = doc else {
             panic!("test document must load");
         };
-        let v = SchemaView::build(&doc, "/components/schemas/User");
+        let Some(user) = doc.get("/components/schemas/User") else {
+            panic!("User exists");
+        };
+        let v = SchemaView::build(&doc, "/components/schemas/User", user);
         assert_eq!(
             v.properties.keys().copied().collect::<Vec<_>>(),
             ["id", "name"]
         );
         assert_eq!(v.required.len(), 2);
-        assert_eq!(v.types, Some(BTreeSet::from(["object"])));
+        assert_eq!(v.types, Some(type_bit("object")));
         assert_eq!(
             v.keyword_ptr("type"),
             "/components/schemas/Base/type".to_owned()

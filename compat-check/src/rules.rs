@@ -112,7 +112,7 @@ rules! {
     "request-parameter-became-required", Breaking, Request, Wire, "An optional parameter became required.";
     "request-parameter-removed", Warning, Request, Wire, "A parameter was removed; old clients still send it.";
     "request-parameter-style-changed", Breaking, Request, Wire, "A parameter's style or explode changed, so its serialization changed.";
-    "request-parameter-renamed", Breaking, Request, Client, "A path parameter was renamed: the generated client argument changes name.";
+    "request-parameter-renamed", Breaking, Request, Client, "A parameter was renamed (path parameters by position; others when one went and one with the same schema came): the generated client argument changes name.";
     // Request bodies.
     "request-body-added-required", Breaking, Request, Wire, "A required request body was added.";
     "request-body-added-optional", Info, Request, Wire, "An optional request body was added.";

@@ -7,42 +7,134 @@
 //! work list is explicit rather than recursive so deeply nested or chained schemas cannot
 //! overflow the stack. Who uses a finding is worked out at the end by walking the graph backwards
 //! from the nodes that carry findings to the roots that operations registered.
+//!
+//! Pairs and views are keyed by the address of the resolved schema value rather than by its
+//! pointer: both documents are borrowed immutably for the whole comparison, so an address is a
+//! stable identity, and the large-document profile was dominated by hashing pointer strings.
 
+use std::borrow::Cow;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::rc::Rc;
 
 use serde_json::Value;
 
 use crate::finding::Collector;
 use crate::load::Document;
-use crate::resolve::{self, Additional, SchemaView, describe};
+use crate::resolve::{self, Additional, At, SchemaView, describe};
 use crate::rules::Direction;
 
-type PairKey = (String, String, Direction);
+/// FNV-1a: keys are addresses and short `$ref` strings, and SipHash showed up in profiles.
+#[derive(Default, Clone, Copy)]
+struct Fnv(u64);
 
-struct Node {
-    old: String,
-    new: String,
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
+
+/// Identity of a schema value inside an immutably borrowed document.
+fn addr(v: &Value) -> usize {
+    std::ptr::from_ref(v) as usize
+}
+
+struct Node<'d> {
+    /// Resolved schemas.
+    old: At<'d>,
+    new: At<'d>,
     dir: Direction,
     findings: Vec<usize>,
     children: Vec<usize>,
-    /// Operations that compared this pair directly (parameter, body, response, header schema).
-    roots: BTreeSet<String>,
+    /// Operations (interned labels) that compared this pair directly.
+    roots: BTreeSet<u32>,
+}
+
+/// Views built so far for one document: a component is viewed once, whatever the number of
+/// pairs, directions and variant matches it takes part in.
+pub(crate) struct ViewCache<'d> {
+    doc: &'d Document,
+    /// Keyed by the address of the resolved schema value: the document is borrowed immutably
+    /// for the whole comparison, so an address identifies a schema without hashing its pointer.
+    views: FastMap<usize, Rc<SchemaView<'d>>>,
+}
+
+impl<'d> ViewCache<'d> {
+    fn new(doc: &'d Document) -> Self {
+        ViewCache {
+            doc,
+            views: FastMap::default(),
+        }
+    }
+
+    /// The view of a resolved schema.
+    fn get(&mut self, at: &At<'d>) -> Rc<SchemaView<'d>> {
+        let key = addr(at.value);
+        if let Some(v) = self.views.get(&key) {
+            return Rc::clone(v);
+        }
+        let v = Rc::new(SchemaView::build(self.doc, &at.ptr, at.value));
+        self.views.insert(key, Rc::clone(&v));
+        v
+    }
+}
+
+/// Resolves `at`, remembering `$ref` targets: thousands of schemas point at the same few.
+/// Borrows `at` itself when it is not a reference (most edges), so a hit on an existing pair
+/// allocates nothing.
+fn resolve_cached<'x, 'd>(
+    doc: &'d Document,
+    cache: &mut FastMap<&'d str, Option<At<'d>>>,
+    at: &'x At<'d>,
+) -> Option<Cow<'x, At<'d>>> {
+    let Some(target) = at.value.get("$ref").and_then(Value::as_str) else {
+        return Some(Cow::Borrowed(at));
+    };
+    if let Some(hit) = cache.get(target) {
+        return hit.clone().map(Cow::Owned);
+    }
+    let resolved = at.resolve(doc);
+    cache.insert(target, resolved.clone());
+    resolved.map(Cow::Owned)
 }
 
 /// The comparison graph for one pair of documents.
 pub(crate) struct SchemaDiff<'d> {
     old: &'d Document,
     new: &'d Document,
-    pairs: HashMap<PairKey, usize>,
-    nodes: Vec<Node>,
+    old_views: ViewCache<'d>,
+    new_views: ViewCache<'d>,
+    /// (old value address, new value address, direction) → node; see `ViewCache::views`.
+    pairs: FastMap<(usize, usize, Direction), usize>,
+    /// `$ref` string → resolved target, per document.
+    old_targets: FastMap<&'d str, Option<At<'d>>>,
+    new_targets: FastMap<&'d str, Option<At<'d>>>,
+    nodes: Vec<Node<'d>>,
     queue: Vec<usize>,
     /// Components of OLD that were inlined somewhere (their removal is not reported again).
     pub(crate) inlined: BTreeSet<String>,
 }
 
-/// The component a raw schema pointer names: its `$ref` target, or itself.
-fn named(doc: &Document, raw: &str) -> Option<String> {
-    resolve::ref_name(doc, raw).or_else(|| resolve::component_name(raw).map(str::to_owned))
+/// The component a raw schema names: its `$ref` target, or itself.
+fn named(raw: &At) -> Option<String> {
+    raw.ref_name()
+        .or_else(|| resolve::component_name(&raw.ptr).map(str::to_owned))
 }
 
 impl<'d> SchemaDiff<'d> {
@@ -50,7 +142,11 @@ impl<'d> SchemaDiff<'d> {
         SchemaDiff {
             old,
             new,
-            pairs: HashMap::new(),
+            old_views: ViewCache::new(old),
+            new_views: ViewCache::new(new),
+            pairs: FastMap::default(),
+            old_targets: FastMap::default(),
+            new_targets: FastMap::default(),
             nodes: Vec::new(),
             queue: Vec::new(),
             inlined: BTreeSet::new(),
@@ -66,85 +162,173 @@ impl<'d> SchemaDiff<'d> {
         dir: Direction,
         user: &str,
     ) {
-        if let Some(id) = self.edge(c, old_ptr, new_ptr, dir) {
-            self.nodes[id].roots.insert(user.to_owned());
+        let (Some(o), Some(n)) = (At::lookup(self.old, old_ptr), At::lookup(self.new, new_ptr))
+        else {
+            return;
+        };
+        if let Some(id) = self.edge(c, &o, &n, dir) {
+            let user = c.user_id(user);
+            self.nodes[id].roots.insert(user);
         }
         self.drain(c);
     }
 
     /// Attributes users to every schema finding; call once after all roots were registered.
+    ///
+    /// Every node of a strongly connected component has the same ancestors, and recursive
+    /// documents put most of their schemas into one such component, so the backwards walk runs
+    /// once per component that holds findings, over the graph of components.
     pub(crate) fn attribute_users(&self, c: &mut Collector) {
-        let mut parents: Vec<Vec<usize>> = vec![Vec::new(); self.nodes.len()];
-        for (i, n) in self.nodes.iter().enumerate() {
-            for &ch in &n.children {
-                parents[ch].push(i);
+        for (f, users) in self.users_per_finding() {
+            for u in users {
+                c.add_user_id(f, u);
             }
         }
-        for (start, node) in self.nodes.iter().enumerate() {
-            if node.findings.is_empty() {
+    }
+
+    /// (finding, users) for every finding recorded on a schema pair.
+    fn users_per_finding(&self) -> Vec<(usize, BTreeSet<u32>)> {
+        let mut out = Vec::new();
+        let comp = self.components();
+        let n_comps = comp.iter().map(|&k| k + 1).max().unwrap_or(0);
+        let mut comp_parents: Vec<Vec<usize>> = vec![Vec::new(); n_comps];
+        let mut comp_roots: Vec<BTreeSet<u32>> = vec![BTreeSet::new(); n_comps];
+        let mut comp_findings: Vec<Vec<usize>> = vec![Vec::new(); n_comps];
+        for (i, n) in self.nodes.iter().enumerate() {
+            let k = comp[i];
+            comp_roots[k].extend(n.roots.iter().copied());
+            comp_findings[k].extend(n.findings.iter().copied());
+            for &ch in &n.children {
+                if comp[ch] != k {
+                    comp_parents[comp[ch]].push(k);
+                }
+            }
+        }
+        let mut seen = vec![usize::MAX; n_comps];
+        for (start, findings) in comp_findings.iter().enumerate() {
+            if findings.is_empty() {
                 continue;
             }
             let mut users = BTreeSet::new();
-            let mut seen = vec![false; self.nodes.len()];
             let mut stack = vec![start];
-            seen[start] = true;
-            while let Some(i) = stack.pop() {
-                users.extend(self.nodes[i].roots.iter().cloned());
-                for &p in &parents[i] {
-                    if !seen[p] {
-                        seen[p] = true;
+            seen[start] = start;
+            while let Some(k) = stack.pop() {
+                users.extend(comp_roots[k].iter().copied());
+                for &p in &comp_parents[k] {
+                    if seen[p] != start {
+                        seen[p] = start;
                         stack.push(p);
                     }
                 }
             }
-            for &f in &node.findings {
-                for u in &users {
-                    c.add_user(f, u);
+            for &f in findings {
+                out.push((f, users.clone()));
+            }
+        }
+        out
+    }
+
+    /// Strongly connected components of the pair graph (Tarjan's algorithm with an explicit
+    /// stack, since the graph can be as deep as the document is large). Returns each node's
+    /// component number.
+    fn components(&self) -> Vec<usize> {
+        const UNVISITED: usize = usize::MAX;
+        let n = self.nodes.len();
+        let mut index = vec![UNVISITED; n];
+        let mut low = vec![0; n];
+        let mut on_stack = vec![false; n];
+        let mut comp = vec![UNVISITED; n];
+        let mut tarjan_stack = Vec::new();
+        let mut next_index = 0;
+        let mut next_comp = 0;
+        // (node, position of the next child to look at)
+        let mut call: Vec<(usize, usize)> = Vec::new();
+        for start in 0..n {
+            if index[start] != UNVISITED {
+                continue;
+            }
+            call.push((start, 0));
+            index[start] = next_index;
+            low[start] = next_index;
+            next_index += 1;
+            tarjan_stack.push(start);
+            on_stack[start] = true;
+            while let Some(&mut (v, ref mut pos)) = call.last_mut() {
+                if let Some(&w) = self.nodes[v].children.get(*pos) {
+                    *pos += 1;
+                    if index[w] == UNVISITED {
+                        index[w] = next_index;
+                        low[w] = next_index;
+                        next_index += 1;
+                        tarjan_stack.push(w);
+                        on_stack[w] = true;
+                        call.push((w, 0));
+                    } else if on_stack[w] {
+                        low[v] = low[v].min(index[w]);
+                    }
+                    continue;
+                }
+                call.pop();
+                if let Some(&(parent, _)) = call.last() {
+                    low[parent] = low[parent].min(low[v]);
+                }
+                if low[v] == index[v] {
+                    while let Some(w) = tarjan_stack.pop() {
+                        on_stack[w] = false;
+                        comp[w] = next_comp;
+                        if w == v {
+                            break;
+                        }
+                    }
+                    next_comp += 1;
                 }
             }
         }
+        comp
     }
 
     /// Resolves both sides, notes inline↔named switches, and returns the (possibly new) node id.
     fn edge(
         &mut self,
         c: &mut Collector,
-        old_raw: &str,
-        new_raw: &str,
+        old_at: &At<'d>,
+        new_at: &At<'d>,
         dir: Direction,
     ) -> Option<usize> {
-        let (old_ptr, _) = resolve::resolve(self.old, old_raw)?;
-        let (new_ptr, _) = resolve::resolve(self.new, new_raw)?;
-        let key = (old_ptr, new_ptr, dir);
-        let id = match self.pairs.get(&key) {
-            Some(&id) => id,
-            None => {
+        let old = resolve_cached(self.old, &mut self.old_targets, old_at)?;
+        let new = resolve_cached(self.new, &mut self.new_targets, new_at)?;
+        let key = (addr(old.value), addr(new.value), dir);
+        let id = match self.pairs.entry(key) {
+            Entry::Occupied(slot) => *slot.get(),
+            Entry::Vacant(slot) => {
                 let id = self.nodes.len();
+                slot.insert(id);
                 self.nodes.push(Node {
-                    old: key.0.clone(),
-                    new: key.1.clone(),
+                    old: old.into_owned(),
+                    new: new.into_owned(),
                     dir,
                     findings: Vec::new(),
                     children: Vec::new(),
                     roots: BTreeSet::new(),
                 });
-                self.pairs.insert(key, id);
                 self.queue.push(id);
                 id
             }
         };
         // Generated clients name types after components: moving between inline and named changes
         // the type a caller wrote against, even though the wire format is the same.
-        let old_name = named(self.old, old_raw);
-        let new_name = named(self.new, new_raw);
-        // An inline oneOf/anyOf around the named schema is reported as wrapping, not inlining.
-        let composed = |doc: &Document, raw: &str| {
-            doc.get(raw)
-                .is_some_and(|v| v.get("oneOf").is_some() || v.get("anyOf").is_some())
-        };
-        if composed(self.old, old_raw) || composed(self.new, new_raw) {
+        let old_name = named(old_at);
+        let new_name = named(new_at);
+        if old_name == new_name {
             return Some(id);
         }
+        // An inline oneOf/anyOf around the named schema is reported as wrapping, not inlining.
+        let composed =
+            |raw: &At| raw.value.get("oneOf").is_some() || raw.value.get("anyOf").is_some();
+        if composed(old_at) || composed(new_at) {
+            return Some(id);
+        }
+        let (old_raw, new_raw) = (old_at.ptr.as_str(), new_at.ptr.as_str());
         if let (Some(n), None) = (&old_name, &new_name) {
             self.inlined.insert(n.clone());
         }
@@ -170,12 +354,10 @@ impl<'d> SchemaDiff<'d> {
 
     fn drain(&mut self, c: &mut Collector) {
         while let Some(id) = self.queue.pop() {
-            let (old, new, dir) = {
-                let n = &self.nodes[id];
-                (n.old.clone(), n.new.clone(), n.dir)
-            };
-            let ov = SchemaView::build(self.old, &old);
-            let nv = SchemaView::build(self.new, &new);
+            let n = &self.nodes[id];
+            let dir = n.dir;
+            let ov = self.old_views.get(&n.old);
+            let nv = self.new_views.get(&n.new);
             let mut ctx = PairCtx {
                 c,
                 old: &ov,
@@ -185,14 +367,16 @@ impl<'d> SchemaDiff<'d> {
                 children: Vec::new(),
                 new_doc: self.new,
                 old_doc: self.old,
+                old_views: &mut self.old_views,
+                new_views: &mut self.new_views,
             };
             ctx.compare();
             let PairCtx {
                 findings, children, ..
             } = ctx;
             let mut child_ids = Vec::with_capacity(children.len());
-            for (o, n) in children {
-                if let Some(ch) = self.edge(c, &o, &n, dir) {
+            for (o, n) in &children {
+                if let Some(ch) = self.edge(c, o, n, dir) {
                     child_ids.push(ch);
                 }
             }
@@ -206,11 +390,13 @@ impl<'d> SchemaDiff<'d> {
 /// Comparison of one pair of views; child pairs are returned, not followed.
 struct PairCtx<'x, 'a> {
     c: &'x mut Collector,
+    old_views: &'x mut ViewCache<'a>,
+    new_views: &'x mut ViewCache<'a>,
     old: &'x SchemaView<'a>,
     new: &'x SchemaView<'a>,
     dir: Direction,
     findings: Vec<usize>,
-    children: Vec<(String, String)>,
+    children: Vec<(At<'a>, At<'a>)>,
     old_doc: &'a Document,
     new_doc: &'a Document,
 }
@@ -292,27 +478,31 @@ impl PairCtx<'_, '_> {
 
     /// Returns whether a type finding was recorded.
     fn types(&mut self) -> bool {
-        let covers = |set: &BTreeSet<&str>, t: &str| {
-            set.contains(t) || (t == "integer" && set.contains("number"))
-        };
-        let fmt = |s: &Option<BTreeSet<&str>>| match s {
-            None => "any type".to_owned(),
-            Some(s) => s.iter().copied().collect::<Vec<_>>().join("|"),
-        };
         let (wider, narrower) = if self.req() {
-            (&self.new.types, &self.old.types)
+            (self.new.types, self.old.types)
         } else {
-            (&self.old.types, &self.new.types)
+            (self.old.types, self.new.types)
         };
         let broken = match (wider, narrower) {
             (None, _) => false,
             (Some(_), None) => true,
-            (Some(w), Some(n)) => n.iter().any(|t| !covers(w, t)),
+            (Some(w), Some(n)) => {
+                // An integer is a number: `number` covers `integer`.
+                let w = if w & resolve::NUMBER != 0 {
+                    w | resolve::INTEGER
+                } else {
+                    w
+                };
+                n & !w != 0
+            }
         };
         if !broken {
             return false;
         }
-        let (o, n) = (fmt(&self.old.types), fmt(&self.new.types));
+        let (o, n) = (
+            resolve::type_label(self.old.types),
+            resolve::type_label(self.new.types),
+        );
         let what = self.what();
         if self.req() {
             self.at_keyword(
@@ -446,8 +636,12 @@ impl PairCtx<'_, '_> {
                 "minimum" => v.exclusive_minimum,
                 _ => false,
             };
-            let o = self.old.numbers.get(kw).map(|&n| (n, excl(self.old)));
-            let n = self.new.numbers.get(kw).map(|&n| (n, excl(self.new)));
+            let idx = resolve::NUMERIC_KEYWORDS
+                .iter()
+                .position(|k| *k == kw)
+                .unwrap_or(0);
+            let o = self.old.numbers[idx].map(|n| (n, excl(self.old)));
+            let n = self.new.numbers[idx].map(|n| (n, excl(self.new)));
             // `tighter(a, b)`: bound a admits strictly less than bound b.
             let tighter = |a: (f64, bool), b: (f64, bool)| {
                 if is_max {
@@ -471,11 +665,12 @@ impl PairCtx<'_, '_> {
                 Some((v, true)) => format!("{v} (exclusive)"),
                 Some((v, false)) => v.to_string(),
             };
-            let what = self.what();
             if self.req() && narrowed {
+                let what = self.what();
                 let msg = format!("`{what}` {kw} tightened from {} to {}", show(o), show(n));
                 self.at_keyword(req_rule, kw_static(kw), msg);
             } else if !self.req() && widened {
+                let what = self.what();
                 let msg = format!("`{what}` {kw} loosened from {} to {}", show(o), show(n));
                 self.at_keyword(resp_rule, kw_static(kw), msg);
             }
@@ -484,6 +679,9 @@ impl PairCtx<'_, '_> {
 
     fn pattern(&mut self) {
         let (o, n) = (self.old.pattern, self.new.pattern);
+        if o == n {
+            return;
+        }
         let what = self.what();
         match (o, n, self.req()) {
             (None, Some(p), true) => {
@@ -567,69 +765,71 @@ impl PairCtx<'_, '_> {
             .copied()
             .collect();
         let req = self.req();
+        // readOnly properties are never sent, writeOnly ones never returned: their
+        // required-ness only binds the other direction.
+        let flag = if req { "readOnly" } else { "writeOnly" };
+        let (old_doc, new_doc) = (self.old_doc, self.new_doc);
+        let hidden = |doc, at: &At| {
+            at.resolve(doc)
+                .is_some_and(|r| r.value.get(flag).and_then(Value::as_bool) == Some(true))
+        };
         for name in names {
             let op = self.old.properties.get(name).cloned();
             let np = self.new.properties.get(name).cloned();
             let old_req = self.old.required.contains(name);
             let new_req = self.new.required.contains(name);
-            // readOnly properties are never sent, writeOnly ones never returned: their
-            // required-ness only binds the other direction.
-            let hidden = |doc: &Document, p: &Option<String>| {
-                p.as_deref().is_some_and(|p| {
-                    resolve::resolve(doc, p).is_some_and(|(_, v)| {
-                        let flag = if req { "readOnly" } else { "writeOnly" };
-                        v.get(flag).and_then(Value::as_bool) == Some(true)
-                    })
-                })
-            };
-            let what = format!("{}.{name}", self.what());
+            let new_view: &SchemaView = self.new;
+            let what = move || format!("{}.{name}", describe(&new_view.ptr));
             match (op, np) {
                 (Some(o), Some(n)) => {
-                    if req && !old_req && new_req && !hidden(self.new_doc, &Some(n.clone())) {
+                    if req && !old_req && new_req && !hidden(new_doc, &n) {
                         self.add(
                             "request-property-became-required",
-                            Some(o.clone()),
-                            Some(n.clone()),
-                            || format!("`{what}` is now required in requests"),
+                            Some(o.ptr.clone()),
+                            Some(n.ptr.clone()),
+                            || format!("`{}` is now required in requests", what()),
                         );
                     }
-                    if !req && old_req && !new_req && !hidden(self.old_doc, &Some(o.clone())) {
+                    if !req && old_req && !new_req && !hidden(old_doc, &o) {
                         self.add(
                             "response-property-became-optional",
-                            Some(o.clone()),
-                            Some(n.clone()),
-                            || format!("`{what}` may now be missing from responses"),
+                            Some(o.ptr.clone()),
+                            Some(n.ptr.clone()),
+                            || format!("`{}` may now be missing from responses", what()),
                         );
                     }
                     self.children.push((o, n));
                 }
                 (Some(o), None) => {
                     if req {
-                        self.add("request-property-removed", Some(o), None, || {
-                            format!("`{what}` was removed from the request")
+                        self.add("request-property-removed", Some(o.ptr), None, || {
+                            format!("`{}` was removed from the request", what())
                         });
-                    } else if old_req && !hidden(self.old_doc, &Some(o.clone())) {
-                        self.add("response-property-removed", Some(o), None, || {
-                            format!("`{what}` was removed from the response")
+                    } else if old_req && !hidden(old_doc, &o) {
+                        self.add("response-property-removed", Some(o.ptr), None, || {
+                            format!("`{}` was removed from the response", what())
                         });
                     } else {
-                        self.add("response-optional-property-removed", Some(o), None, || {
-                            format!("optional `{what}` was removed from the response")
-                        });
+                        self.add(
+                            "response-optional-property-removed",
+                            Some(o.ptr),
+                            None,
+                            || format!("optional `{}` was removed from the response", what()),
+                        );
                     }
                 }
                 (None, Some(n)) => {
-                    if req && new_req && !hidden(self.new_doc, &Some(n.clone())) {
-                        self.add("request-required-property-added", None, Some(n), || {
-                            format!("new required request property `{what}`")
+                    if req && new_req && !hidden(new_doc, &n) {
+                        self.add("request-required-property-added", None, Some(n.ptr), || {
+                            format!("new required request property `{}`", what())
                         });
                     } else if req {
-                        self.add("request-optional-property-added", None, Some(n), || {
-                            format!("new optional request property `{what}`")
+                        self.add("request-optional-property-added", None, Some(n.ptr), || {
+                            format!("new optional request property `{}`", what())
                         });
                     } else {
-                        self.add("response-property-added", None, Some(n), || {
-                            format!("new response property `{what}`")
+                        self.add("response-property-added", None, Some(n.ptr), || {
+                            format!("new response property `{}`", what())
                         });
                     }
                 }
@@ -677,23 +877,31 @@ impl PairCtx<'_, '_> {
     /// oneOf/anyOf: variants are matched by component name, then by structure; a plain schema
     /// on one side counts as a single variant.
     fn variants(&mut self) {
-        let old_list = self
-            .old
-            .variants
-            .as_ref()
-            .map_or_else(|| vec![self.old.ptr.clone()], |(_, v)| v.clone());
-        let new_list = self
-            .new
-            .variants
-            .as_ref()
-            .map_or_else(|| vec![self.new.ptr.clone()], |(_, v)| v.clone());
+        let old_list = self.old.variants.as_ref().map_or_else(
+            || {
+                vec![At {
+                    ptr: self.old.ptr.clone(),
+                    value: self.old.value,
+                }]
+            },
+            |(_, v)| v.clone(),
+        );
+        let new_list = self.new.variants.as_ref().map_or_else(
+            || {
+                vec![At {
+                    ptr: self.new.ptr.clone(),
+                    value: self.new.value,
+                }]
+            },
+            |(_, v)| v.clone(),
+        );
         let old_keys: Vec<VariantKey> = old_list
             .iter()
-            .map(|p| VariantKey::of(self.old_doc, p))
+            .map(|p| VariantKey::of(self.old_views, p))
             .collect();
         let new_keys: Vec<VariantKey> = new_list
             .iter()
-            .map(|p| VariantKey::of(self.new_doc, p))
+            .map(|p| VariantKey::of(self.new_views, p))
             .collect();
         let mut new_taken = vec![false; new_list.len()];
         let mut old_match: Vec<Option<usize>> = vec![None; old_list.len()];
@@ -728,10 +936,10 @@ impl PairCtx<'_, '_> {
         if self.req() {
             for (i, m) in old_match.iter().enumerate() {
                 if m.is_none() {
-                    let label = old_keys[i].label(&old_list[i]);
+                    let label = old_keys[i].label(&old_list[i].ptr);
                     self.add(
                         "request-variant-removed",
-                        Some(old_list[i].clone()),
+                        Some(old_list[i].ptr.clone()),
                         Some(self.new.ptr.clone()),
                         || format!("`{what}` no longer accepts the {label} shape"),
                     );
@@ -757,11 +965,11 @@ impl PairCtx<'_, '_> {
         } else {
             for (j, taken) in new_taken.iter().enumerate() {
                 if !taken {
-                    let label = new_keys[j].label(&new_list[j]);
+                    let label = new_keys[j].label(&new_list[j].ptr);
                     self.add(
                         "response-variant-added",
                         Some(self.old.ptr.clone()),
-                        Some(new_list[j].clone()),
+                        Some(new_list[j].ptr.clone()),
                         || format!("`{what}` may now return the {label} shape"),
                     );
                 }
@@ -781,17 +989,17 @@ impl SchemaView<'_> {
 struct VariantKey {
     name: Option<String>,
     /// (types, sorted property names).
-    shape: (Option<Vec<String>>, Vec<String>),
+    shape: (Option<u8>, Vec<String>),
 }
 
 impl VariantKey {
-    fn of(doc: &Document, raw: &str) -> Self {
-        let name = resolve::ref_name(doc, raw);
-        let shape = match resolve::resolve(doc, raw) {
-            Some((ptr, _)) => {
-                let v = SchemaView::build(doc, &ptr);
+    fn of<'d>(views: &mut ViewCache<'d>, raw: &At<'d>) -> Self {
+        let name = raw.ref_name();
+        let shape = match raw.resolve(views.doc) {
+            Some(at) => {
+                let v = views.get(&at);
                 (
-                    v.types.map(|t| t.into_iter().map(str::to_owned).collect()),
+                    v.types,
                     v.properties.keys().map(|k| (*k).to_owned()).collect(),
                 )
             }
@@ -815,4 +1023,70 @@ fn kw_static(kw: &str) -> &'static str {
         .copied()
         .find(|k| *k == kw)
         .unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    impl SchemaDiff<'_> {
+        /// The obvious algorithm: a backwards walk from every node with findings.
+        fn users_naive(&self) -> Vec<(usize, BTreeSet<u32>)> {
+            let mut parents: Vec<Vec<usize>> = vec![Vec::new(); self.nodes.len()];
+            for (i, n) in self.nodes.iter().enumerate() {
+                for &ch in &n.children {
+                    parents[ch].push(i);
+                }
+            }
+            let mut out = Vec::new();
+            for (start, node) in self.nodes.iter().enumerate() {
+                let mut users = BTreeSet::new();
+                let mut seen = vec![false; self.nodes.len()];
+                let mut stack = vec![start];
+                seen[start] = true;
+                while let Some(i) = stack.pop() {
+                    users.extend(self.nodes[i].roots.iter().copied());
+                    for &p in &parents[i] {
+                        if !seen[p] {
+                            seen[p] = true;
+                            stack.push(p);
+                        }
+                    }
+                }
+                out.extend(node.findings.iter().map(|&f| (f, users.clone())));
+            }
+            out
+        }
+    }
+
+    #[test]
+    fn component_attribution_matches_the_naive_walk() {
+        // Two recursive families (A<->B, C self-loop), a shared leaf D, several operations.
+        let old = "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /a:\n    get:\n      responses:\n        '200': {description: ok, content: {application/json: {schema: {$ref: '#/components/schemas/A'}}}}\n  /c:\n    post:\n      requestBody: {content: {application/json: {schema: {$ref: '#/components/schemas/C'}}}}\n      responses:\n        '200': {description: ok, content: {application/json: {schema: {$ref: '#/components/schemas/B'}}}}\n  /d:\n    get:\n      responses:\n        '200': {description: ok, content: {application/json: {schema: {$ref: '#/components/schemas/D'}}}}\ncomponents:\n  schemas:\n    A: {type: object, properties: {b: {$ref: '#/components/schemas/B'}, d: {$ref: '#/components/schemas/D'}, x: {type: string, maxLength: 5}}}\n    B: {type: object, properties: {a: {$ref: '#/components/schemas/A'}, y: {type: integer}}}\n    C: {type: object, properties: {c: {$ref: '#/components/schemas/C'}, d: {$ref: '#/components/schemas/D'}}}\n    D: {type: object, required: [z], properties: {z: {type: string, enum: [p, q]}}}\n";
+        let new = old
+            .replace("maxLength: 5", "maxLength: 9")
+            .replace("y: {type: integer}", "y: {type: string}")
+            .replace("enum: [p, q]", "enum: [p, q, r]")
+            .replace("required: [z]", "required: []");
+        let (Ok(o), Ok(n)) = (Document::from_str("o", old), Document::from_str("n", &new)) else {
+            panic!("test documents must load");
+        };
+        let mut c = Collector::new();
+        let mut sd = SchemaDiff::new(&o, &n);
+        let today = String::from("2026-01-01");
+        crate::operations::OperationDiff {
+            old: &o,
+            new: &n,
+            c: &mut c,
+            schemas: &mut sd,
+            today: &today,
+        }
+        .run();
+        let mut fast = sd.users_per_finding();
+        let mut slow = sd.users_naive();
+        fast.sort();
+        slow.sort();
+        assert!(!fast.is_empty());
+        assert_eq!(fast, slow);
+    }
 }

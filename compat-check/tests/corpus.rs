@@ -83,3 +83,26 @@ fn corpus() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn readme_lists_every_rule_and_corpus_covers_them() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = fs::read_to_string(root.join("README.md")).unwrap_or_default();
+    let mut covered = BTreeSet::new();
+    if let Ok(rd) = fs::read_dir(root.join("tests/corpus")) {
+        for e in rd.filter_map(Result::ok) {
+            covered.extend(expected_ids(&e.path()));
+            covered.insert(e.file_name().to_string_lossy().into_owned());
+        }
+    }
+    for rule in compat_check::RULES {
+        assert!(
+            readme.contains(&format!("`{}`", rule.id)),
+            "README misses {}",
+            rule.id
+        );
+        if rule.severity > Severity::Info {
+            assert!(covered.contains(rule.id), "no corpus case for {}", rule.id);
+        }
+    }
+}

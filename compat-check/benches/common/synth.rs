@@ -38,12 +38,12 @@ pub fn document(shape: &Shape, changed: bool) -> String {
         );
         let _ = writeln!(
             s,
-            "    get:\n      operationId: get_thing{p}\n      parameters:\n        - name: limit\n          in: query\n          schema:\n            type: integer\n            minimum: 1\n            maximum: {}\n      responses:\n        '200':\n          description: ok\n          content:\n            application/json:\n              schema:\n                $ref: '#/components/schemas/S{resp}'\n        default:\n          description: error\n          content:\n            application/json:\n              schema:\n                $ref: '#/components/schemas/S0'",
+            "    get:\n      operationId: get_thing{p}\n      summary: Fetch thing {p} with its children, labels and the next thing in the chain\n      tags:\n        - things\n      parameters:\n        - name: limit\n          in: query\n          schema:\n            type: integer\n            minimum: 1\n            maximum: {}\n      responses:\n        '200':\n          description: ok\n          content:\n            application/json:\n              schema:\n                $ref: '#/components/schemas/S{resp}'\n        default:\n          description: error\n          content:\n            application/json:\n              schema:\n                $ref: '#/components/schemas/S0'",
             if changed && p % 50 == 0 { 50 } else { 100 }
         );
         let _ = writeln!(
             s,
-            "    put:\n      operationId: put_thing{p}\n      requestBody:\n        required: true\n        content:\n          application/json:\n            schema:\n              $ref: '#/components/schemas/S{req}'\n      responses:\n        '200':\n          description: ok\n          content:\n            application/json:\n              schema:\n                $ref: '#/components/schemas/S{resp}'"
+            "    put:\n      operationId: put_thing{p}\n      summary: Replace thing {p}; the body is validated against the full schema\n      tags:\n        - things\n      requestBody:\n        required: true\n        content:\n          application/json:\n            schema:\n              $ref: '#/components/schemas/S{req}'\n      responses:\n        '200':\n          description: ok\n          content:\n            application/json:\n              schema:\n                $ref: '#/components/schemas/S{resp}'"
         );
         if !skip_delete {
             let _ = writeln!(
@@ -76,12 +76,12 @@ pub fn document(shape: &Shape, changed: bool) -> String {
         }
         let _ = writeln!(
             s,
-            "      type: object\n      description: Schema number {i}, with a description long enough to look real.\n      required:\n        - id\n        - name{}",
+            "      type: object\n      description: Schema number {i}, with a description long enough to look real; documents of this size carry prose on most schemas.\n      required:\n        - id\n        - name{}",
             if edited { "\n        - count" } else { "" }
         );
         let _ = writeln!(
             s,
-            "      properties:\n        id:\n          type: string\n          format: uuid\n        name:\n          type: string\n          minLength: 1\n          maxLength: {}\n        count:\n          type: integer\n          format: int32\n          minimum: 0\n        state:\n          type: string\n          enum:\n            - open\n            - closed{}",
+            "      properties:\n        id:\n          type: string\n          format: uuid\n        name:\n          description: The display name, shown in lists and on the detail page.\n          type: string\n          minLength: 1\n          maxLength: {}\n        count:\n          type: integer\n          format: int32\n          minimum: 0\n        state:\n          type: string\n          enum:\n            - open\n            - closed{}",
             if edited { 40 } else { 80 },
             if edited {
                 "\n            - archived"
