@@ -25,9 +25,12 @@ fn main() -> ExitCode {
 
 fn run() -> Result<(), String> {
     gate()?;
-    let source = std::fs::read_to_string(CONTRACT).map_err(|e| format!("cannot read {CONTRACT}: {e}"))?;
-    let code = agora_codegen::generate(CONTRACT, &source, &agora_codegen::Options::default()).map_err(|e| e.to_string())?;
-    let out_dir = std::env::var_os("OUT_DIR").ok_or("OUT_DIR is not set (build.rs runs under cargo)")?;
+    let source =
+        std::fs::read_to_string(CONTRACT).map_err(|e| format!("cannot read {CONTRACT}: {e}"))?;
+    let code = agora_codegen::generate(CONTRACT, &source, &agora_codegen::Options::default())
+        .map_err(|e| e.to_string())?;
+    let out_dir =
+        std::env::var_os("OUT_DIR").ok_or("OUT_DIR is not set (build.rs runs under cargo)")?;
     let out = PathBuf::from(out_dir).join("agora_api.rs");
     std::fs::write(&out, code).map_err(|e| format!("cannot write {}: {e}", out.display()))
 }
@@ -46,10 +49,10 @@ fn baseline() -> Result<Option<PathBuf>, String> {
             .and_then(|s| s.to_str())
             .and_then(|s| s.strip_prefix('v'))
             .and_then(|n| n.parse::<u64>().ok());
-        if let Some(major) = major.filter(|_| path.extension().is_some_and(|e| e == "yaml")) {
-            if best.as_ref().is_none_or(|(m, _)| major > *m) {
-                best = Some((major, path));
-            }
+        if let Some(major) = major.filter(|_| path.extension().is_some_and(|e| e == "yaml"))
+            && best.as_ref().is_none_or(|(m, _)| major > *m)
+        {
+            best = Some((major, path));
         }
     }
     Ok(best.map(|(_, p)| p))
@@ -57,7 +60,9 @@ fn baseline() -> Result<Option<PathBuf>, String> {
 
 fn gate() -> Result<(), String> {
     let Some(baseline) = baseline()? else {
-        println!("cargo:warning=no released contract in {RELEASED}/: the compatibility gate has nothing to compare");
+        println!(
+            "cargo:warning=no released contract in {RELEASED}/: the compatibility gate has nothing to compare"
+        );
         return Ok(());
     };
     let old = compat_check::Document::from_path(&baseline).map_err(|e| e.to_string())?;
@@ -76,7 +81,9 @@ fn gate() -> Result<(), String> {
             report.render(compat_check::Format::Text)
         )),
         compat_check::GateOutcome::MajorBump { from, to, .. } => {
-            println!("cargo:warning=breaking contract changes accepted by the major version bump {from} -> {to}");
+            println!(
+                "cargo:warning=breaking contract changes accepted by the major version bump {from} -> {to}"
+            );
             Ok(())
         }
         compat_check::GateOutcome::Compatible(_) => Ok(()),
