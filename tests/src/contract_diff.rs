@@ -374,45 +374,61 @@ pub fn parse(text: &str) -> Result<Value, String> {
 /// lists are expanded from the emitted `4XX`/`5XX` ranges.
 pub fn align_representation(contract: &Value, mut emitted: Value) -> Value {
     let c_ops = operations(contract);
-    let Some(paths) = emitted.get_mut("paths").and_then(Value::as_object_mut) else { return emitted };
+    let Some(paths) = emitted.get_mut("paths").and_then(Value::as_object_mut) else {
+        return emitted;
+    };
     for (path, item) in paths.iter_mut() {
-        let Some(item) = item.as_object_mut() else { continue };
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
         for (method, op) in item.iter_mut() {
-            let Some(c_op) = c_ops.get(&format!("{} {path}", method.to_uppercase())) else { continue };
-            let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else { continue };
+            let Some(c_op) = c_ops.get(&format!("{} {path}", method.to_uppercase())) else {
+                continue;
+            };
+            let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+                continue;
+            };
             for (code, response) in responses.iter_mut() {
                 let freeform = response.pointer("/content/*~1*").is_some();
-                if freeform {
-                    if let Some(c_content) = c_op.pointer(&format!("/responses/{code}/content")) {
-                        response["content"] = c_content.clone();
-                    }
+                if freeform
+                    && let Some(c_content) = c_op.pointer(&format!("/responses/{code}/content"))
+                {
+                    response["content"] = c_content.clone();
                 }
-                if let Some(schema) = response.pointer_mut("/content/application~1json/schema").and_then(Value::as_object_mut) {
-                    if schema.contains_key("type") {
-                        schema.remove("title");
-                    }
+                if let Some(schema) = response
+                    .pointer_mut("/content/application~1json/schema")
+                    .and_then(Value::as_object_mut)
+                    && schema.contains_key("type")
+                {
+                    schema.remove("title");
                 }
             }
             if let Some(c_responses) = c_op.get("responses").and_then(Value::as_object) {
                 for (code, r) in c_responses {
-                    if (code.starts_with('4') || code.starts_with('5')) && !responses.contains_key(code) {
+                    if (code.starts_with('4') || code.starts_with('5'))
+                        && !responses.contains_key(code)
+                    {
                         responses.insert(code.clone(), r.clone());
                     }
                 }
             }
-            if let Some(schema) = op.pointer_mut("/requestBody/content/application~1json/schema").and_then(Value::as_object_mut) {
-                if schema.contains_key("type") {
-                    schema.remove("title");
-                }
+            if let Some(schema) = op
+                .pointer_mut("/requestBody/content/application~1json/schema")
+                .and_then(Value::as_object_mut)
+                && schema.contains_key("type")
+            {
+                schema.remove("title");
             }
         }
     }
     // The contract's shared error response (with its Retry-After header) is what both use.
-    if let (Some(c), Some(e)) = (contract.pointer("/components/responses"), emitted.pointer_mut("/components/responses")) {
-        if let (Some(c), Some(e)) = (c.as_object(), e.as_object_mut()) {
-            for (name, r) in c {
-                e.insert(name.clone(), r.clone());
-            }
+    if let (Some(c), Some(e)) = (
+        contract.pointer("/components/responses"),
+        emitted.pointer_mut("/components/responses"),
+    ) && let (Some(c), Some(e)) = (c.as_object(), e.as_object_mut())
+    {
+        for (name, r) in c {
+            e.insert(name.clone(), r.clone());
         }
     }
     emitted

@@ -33,17 +33,36 @@ fn compat_check_finds_no_break_either_way() {
     let contract = contract_diff::parse(agora_api::CONTRACT_YAML).expect("the contract parses");
     let api = agora_api::stub_api_description().expect("the generated API description builds");
     let emitted = api
-        .openapi(agora_api::CONTRACT_TITLE, semver(agora_api::CONTRACT_VERSION))
+        .openapi(
+            agora_api::CONTRACT_TITLE,
+            semver(agora_api::CONTRACT_VERSION),
+        )
         .json()
         .expect("Dropshot emits the document");
     let emitted = contract_diff::align_representation(&contract, emitted);
-    let contract_doc = compat_check::Document::from_str("openapi.yaml", &serde_json::to_string(&contract).expect("json"))
-        .expect("loads");
-    let emitted_doc = compat_check::Document::from_str("emitted", &serde_json::to_string(&emitted).expect("json"))
-        .expect("loads");
-    let options = compat_check::Options { level: compat_check::Level::Wire, ..Default::default() };
-    for (name, old, new) in [("contract -> served", &contract_doc, &emitted_doc), ("served -> contract", &emitted_doc, &contract_doc)] {
+    let contract_doc = compat_check::Document::from_str(
+        "openapi.yaml",
+        &serde_json::to_string(&contract).expect("json"),
+    )
+    .expect("loads");
+    let emitted_doc = compat_check::Document::from_str(
+        "emitted",
+        &serde_json::to_string(&emitted).expect("json"),
+    )
+    .expect("loads");
+    let options = compat_check::Options {
+        level: compat_check::Level::Wire,
+        ..Default::default()
+    };
+    for (name, old, new) in [
+        ("contract -> served", &contract_doc, &emitted_doc),
+        ("served -> contract", &emitted_doc, &contract_doc),
+    ] {
         let report = compat_check::compare_documents(old, new, &options);
-        assert!(!report.has_breaking(), "{name}:\n{}", report.render(compat_check::Format::Text));
+        assert!(
+            !report.has_breaking(),
+            "{name}:\n{}",
+            report.render(compat_check::Format::Text)
+        );
     }
 }
