@@ -1,0 +1,162 @@
+//! The broker: publish bytes (or JSON) on named channels; each subscriber gets its own receiver.
+//!
+//! Delivery is at most once and best effort, like Redis pub/sub itself: a subscriber that falls more than
+//! `broker_channel_capacity` messages behind loses the oldest ones (counted in `broker_lagged_messages_total`),
+//! and messages published while the pub/sub connection is being re-established are lost. Consumers that need
+//! every event (the realtime hub) recover from their durable source by offset after a gap.
+//!
+//! Every instance fans messages out locally through one [`tokio::sync::broadcast`] channel per channel name
+//! (`LocalHub`); the Redis broker feeds that hub from its single pub/sub connection.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use bytes::Bytes;
+use futures_util::Stream;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::broadcast;
+
+use crate::BoxFuture;
+
+/// How far a published message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Handed to the shared broker (Redis): subscribers on every instance get it.
+    Cluster,
+    /// Delivered to this instance's subscribers only (in process by design, or Redis is failing).
+    Local,
+}
+
+/// Publish/subscribe on named channels. Object-safe (boxed futures) so services hold an `Arc<dyn Broker>`.
+pub trait Broker: Send + Sync {
+    /// Publishes `payload` on `channel`; never fails (falls back to local delivery).
+    fn publish<'a>(&'a self, channel: &'a str, payload: Bytes) -> BoxFuture<'a, Delivery>;
+    /// Subscribes to `channel`. With Redis this waits (up to the command timeout) until Redis confirmed the
+    /// subscription, so a message published after it returns is received.
+    fn subscribe<'a>(&'a self, channel: &'a str) -> BoxFuture<'a, Subscription>;
+}
+
+impl dyn Broker {
+    /// Publishes `value` as JSON.
+    pub async fn publish_json<T: Serialize + ?Sized>(
+        &self,
+        channel: &str,
+        value: &T,
+    ) -> Result<Delivery, serde_json::Error> {
+        let bytes = serde_json::to_vec(value)?;
+        Ok(self.publish(channel, bytes.into()).await)
+    }
+}
+
+/// One subscriber's view of one channel.
+#[derive(Debug)]
+pub struct Subscription {
+    channel: String,
+    rx: broadcast::Receiver<Bytes>,
+}
+
+impl Subscription {
+    /// The channel name.
+    pub fn channel(&self) -> &str {
+        &self.channel
+    }
+
+    /// The next message; `None` once the broker is gone. Messages lost to lag are skipped (and counted).
+    pub async fn recv(&mut self) -> Option<Bytes> {
+        loop {
+            match self.rx.recv().await {
+                Ok(bytes) => return Some(bytes),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(broker.channel = %self.channel, broker.lost = n, "slow subscriber lost messages");
+                    metrics::counter!("broker_lagged_messages_total").increment(n);
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    /// The next message decoded from JSON.
+    pub async fn recv_json<T: DeserializeOwned>(&mut self) -> Option<Result<T, serde_json::Error>> {
+        let bytes = self.recv().await?;
+        Some(serde_json::from_slice(&bytes))
+    }
+
+    /// The messages as a stream.
+    pub fn into_stream(self) -> impl Stream<Item = Bytes> + Send + 'static {
+        futures_util::stream::unfold(self, |mut sub| async move {
+            let next = sub.recv().await?;
+            Some((next, sub))
+        })
+    }
+}
+
+/// Per-instance fan-out: one broadcast channel per channel name with at least one subscriber.
+#[derive(Debug)]
+pub(crate) struct LocalHub {
+    capacity: usize,
+    channels: Mutex<HashMap<String, broadcast::Sender<Bytes>>>,
+}
+
+impl LocalHub {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            channels: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, broadcast::Sender<Bytes>>> {
+        // Map operations cannot be left half-done by a panic, so a poisoned lock is still consistent.
+        self.channels.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A new receiver for `channel`, and whether the channel had no subscriber before (it must be subscribed
+    /// upstream).
+    pub(crate) fn subscribe(&self, channel: &str) -> (Subscription, bool) {
+        let mut channels = self.lock();
+        let (rx, first) = match channels.get(channel) {
+            Some(tx) => (tx.subscribe(), tx.receiver_count() == 0),
+            None => {
+                let (tx, rx) = broadcast::channel(self.capacity);
+                channels.insert(channel.to_owned(), tx);
+                (rx, true)
+            }
+        };
+        (
+            Subscription {
+                channel: channel.to_owned(),
+                rx,
+            },
+            first,
+        )
+    }
+
+    /// Delivers to this instance's subscribers; returns false when `channel` has none.
+    pub(crate) fn dispatch(&self, channel: &str, payload: Bytes) -> bool {
+        let channels = self.lock();
+        match channels.get(channel) {
+            Some(tx) => tx.send(payload).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Forgets `channel` if nobody listens; true when it was removed (and may be unsubscribed upstream).
+    pub(crate) fn remove_if_unused(&self, channel: &str) -> bool {
+        let mut channels = self.lock();
+        match channels.get(channel) {
+            Some(tx) if tx.receiver_count() == 0 => {
+                channels.remove(channel);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Channels with at least one subscriber (what the pub/sub connection must be subscribed to); drops the rest.
+    pub(crate) fn live_channels(&self) -> Vec<String> {
+        let mut channels = self.lock();
+        channels.retain(|_, tx| tx.receiver_count() > 0);
+        channels.keys().cloned().collect()
+    }
+}

@@ -1,0 +1,221 @@
+//! The cache: byte values under namespaced, versioned keys with a TTL, plus the caching policy table.
+//!
+//! A namespace has a version counter that is part of every key, so `invalidate_namespace` is one increment, O(1),
+//! whatever the number of keys; entries of old versions are never read again and expire with their TTL.
+//!
+//! A miss hands out a [`Fill`] that remembers the namespace version seen at the miss, and
+//! [`Cache::fill`] stores under that version. A value computed from data read before an invalidation is therefore
+//! written where nobody reads it, instead of resurrecting stale data (the read-compute-invalidate race).
+//! Per-key [`Cache::delete`] has no such guard: a racing fill can bring back a stale value for at most the TTL;
+//! data that must never be stale is invalidated by namespace.
+
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::BoxFuture;
+
+/// One cached thing: what, key format, TTL, invalidation, behaviour on miss and on Redis failure.
+/// `runbooks/caching.md` lists every entry of [`POLICIES`] (a test enforces it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CachePolicy {
+    /// Namespace and name in the runbook: lowercase letters, digits and `_` (it becomes part of Redis keys).
+    pub name: &'static str,
+    /// The key inside the namespace, e.g. `{user_id}`.
+    pub key_format: &'static str,
+    /// How long an entry lives.
+    pub ttl: Duration,
+    /// What removes an entry before its TTL (which writes delete it or bump the namespace).
+    pub invalidation: &'static str,
+    /// What the caller does on a miss (normally: read the database, then fill).
+    pub on_miss: &'static str,
+    /// What happens while Redis fails (normally: the per-instance in-process cache, else the database).
+    pub on_redis_failure: &'static str,
+}
+
+impl CachePolicy {
+    /// The cache key of `key` in this policy's namespace.
+    pub fn key(&self, key: impl Into<String>) -> CacheKey {
+        CacheKey::new(self.name, key)
+    }
+}
+
+/// Every cached thing. Empty until the first service caches something; add a row here and in the runbook.
+pub const POLICIES: &[CachePolicy] = &[];
+
+/// A key inside a namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey {
+    namespace: String,
+    key: String,
+}
+
+impl CacheKey {
+    /// `namespace` must be a policy name (lowercase letters, digits, `_`); `key` may be anything.
+    pub fn new(namespace: impl Into<String>, key: impl Into<String>) -> Self {
+        let namespace = namespace.into();
+        debug_assert!(
+            is_valid_namespace(&namespace),
+            "cache namespace {namespace:?} must be [a-z0-9_]+"
+        );
+        Self {
+            namespace,
+            key: key.into(),
+        }
+    }
+
+    /// The namespace (policy name).
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The key inside the namespace.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+/// Whether `name` can be a namespace: it becomes a segment of Redis keys, so no `:` or whitespace.
+pub fn is_valid_namespace(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// The result of [`Cache::get`].
+#[derive(Debug)]
+pub enum Lookup {
+    /// The cached bytes.
+    Hit(Bytes),
+    /// Not cached (or Redis failed); compute the value and pass this to [`Cache::fill`].
+    Miss(Fill),
+}
+
+/// Where and under which namespace version a missed value may be stored.
+#[derive(Debug, Clone, Copy)]
+pub struct Fill {
+    pub(crate) version: u64,
+    pub(crate) target: FillTarget,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FillTarget {
+    /// The lookup went to the primary store (Redis, or memory when in process).
+    Primary,
+    /// The lookup fell back to the per-instance memory cache while Redis failed.
+    Fallback,
+}
+
+/// Namespaced byte cache with TTLs. Object-safe (boxed futures) so services hold an `Arc<dyn Cache>`.
+///
+/// None of these fail: Redis errors turn into misses and best-effort writes, with the in-process fallback
+/// while Redis is down, so callers only ever handle "hit" or "compute it".
+pub trait Cache: Send + Sync {
+    /// Looks `key` up.
+    fn get<'a>(&'a self, key: &'a CacheKey) -> BoxFuture<'a, Lookup>;
+    /// Stores a value computed after the miss that produced `fill` (dropped if the namespace moved on).
+    fn fill<'a>(
+        &'a self,
+        key: &'a CacheKey,
+        fill: Fill,
+        value: Bytes,
+        ttl: Duration,
+    ) -> BoxFuture<'a, ()>;
+    /// Stores `value` under the current namespace version (write-through).
+    fn set<'a>(&'a self, key: &'a CacheKey, value: Bytes, ttl: Duration) -> BoxFuture<'a, ()>;
+    /// Removes one key.
+    fn delete<'a>(&'a self, key: &'a CacheKey) -> BoxFuture<'a, ()>;
+    /// Invalidates every key of `namespace` at once (bumps its version).
+    fn invalidate_namespace<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, ()>;
+}
+
+impl dyn Cache {
+    /// The usual read path: a hit decodes JSON; a miss (or undecodable entry) runs `compute` and caches its value
+    /// for `policy.ttl`. Errors of `compute` pass through and are not cached.
+    pub async fn get_or_compute<T, E, F, Fut>(
+        &self,
+        policy: &CachePolicy,
+        key: &str,
+        compute: F,
+    ) -> Result<T, E>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let key = policy.key(key);
+        let fill = match self.get(&key).await {
+            Lookup::Hit(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(value) => {
+                    metrics::counter!("cache_requests_total", "policy" => policy.name, "result" => "hit")
+                        .increment(1);
+                    return Ok(value);
+                }
+                Err(e) => {
+                    // An entry written by an older shape of T: recompute and overwrite rather than fail.
+                    tracing::warn!(cache.policy = policy.name, error = %e, "undecodable cache entry");
+                    None
+                }
+            },
+            Lookup::Miss(fill) => Some(fill),
+        };
+        metrics::counter!("cache_requests_total", "policy" => policy.name, "result" => "miss")
+            .increment(1);
+        let value = compute().await?;
+        match serde_json::to_vec(&value) {
+            Ok(bytes) => match fill {
+                Some(fill) => self.fill(&key, fill, bytes.into(), policy.ttl).await,
+                None => self.set(&key, bytes.into(), policy.ttl).await,
+            },
+            Err(e) => {
+                tracing::warn!(cache.policy = policy.name, error = %e, "cache value does not serialize")
+            }
+        }
+        Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn policy_names_are_unique_namespaces() {
+        let mut seen = HashSet::new();
+        for policy in POLICIES {
+            assert!(is_valid_namespace(policy.name), "{}", policy.name);
+            assert!(seen.insert(policy.name), "duplicate policy {}", policy.name);
+            assert!(!policy.ttl.is_zero(), "{} has no TTL", policy.name);
+        }
+    }
+
+    #[test]
+    fn runbook_lists_every_policy() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../runbooks/caching.md");
+        let runbook = std::fs::read_to_string(path).expect("runbooks/caching.md exists");
+        assert!(
+            runbook.contains("## Policy table"),
+            "the runbook keeps a policy table section"
+        );
+        for policy in POLICIES {
+            assert!(
+                runbook.contains(&format!("`{}`", policy.name)),
+                "runbooks/caching.md does not list cache policy `{}`",
+                policy.name
+            );
+        }
+    }
+
+    #[test]
+    fn namespaces_reject_separators() {
+        assert!(is_valid_namespace("user_profile"));
+        assert!(!is_valid_namespace("user:profile"));
+        assert!(!is_valid_namespace(""));
+        assert!(!is_valid_namespace("User"));
+    }
+}

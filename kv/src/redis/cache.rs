@@ -1,0 +1,287 @@
+//! Redis cache with the per-instance in-process cache as fallback.
+//!
+//! While Redis fails, reads and writes use the fallback [`MemoryCache`] (a per-instance cache, so other instances'
+//! invalidations do not reach it: staleness is bounded by the TTL). Three rules keep the two stores from serving
+//! stale data afterwards:
+//! - deletes and namespace invalidations always apply to the fallback too;
+//! - a namespace whose invalidation could not reach Redis is remembered, and bumped in Redis before Redis is read
+//!   again (otherwise Redis would serve what this instance invalidated during the outage);
+//! - the first successful Redis call after fallback use clears the fallback, so a later outage starts empty.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use redis::Script;
+
+use super::{RedisCore, millis};
+use crate::BoxFuture;
+use crate::cache::{Cache, CacheKey, Fill, FillTarget, Lookup};
+use crate::error::KvError;
+use crate::memory::{MemoryCache, lock};
+
+/// KEYS[1] = version key; ARGV = data key head (`…:v`), data key tail (`:{key}`). Returns {version, value|nil}.
+static GET: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local v = tonumber(redis.call('GET', KEYS[1]) or '0')
+return {v, redis.call('GET', ARGV[1] .. v .. ARGV[2])}
+",
+    )
+});
+
+/// KEYS[1] = version key; ARGV = head, tail, value, ttl in ms. Stores under the current version.
+static SET: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local v = tonumber(redis.call('GET', KEYS[1]) or '0')
+redis.call('SET', ARGV[1] .. v .. ARGV[2], ARGV[3], 'PX', ARGV[4])
+return v
+",
+    )
+});
+
+/// KEYS[1] = version key; ARGV = head, tail. Deletes the key of the current version.
+static DELETE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local v = tonumber(redis.call('GET', KEYS[1]) or '0')
+return redis.call('DEL', ARGV[1] .. v .. ARGV[2])
+",
+    )
+});
+
+/// The Redis [`Cache`].
+#[derive(Debug)]
+pub(crate) struct RedisCache {
+    core: Arc<RedisCore>,
+    fallback: MemoryCache,
+    fallback_used: AtomicBool,
+    /// Namespaces invalidated during an outage, to bump in Redis before reading it again.
+    pending: Mutex<HashSet<String>>,
+}
+
+struct Keys {
+    version: String,
+    head: String,
+    tail: String,
+}
+
+impl RedisCache {
+    pub(crate) fn new(core: Arc<RedisCore>, fallback_max_entries: usize) -> Self {
+        Self {
+            core,
+            fallback: MemoryCache::new(fallback_max_entries),
+            fallback_used: AtomicBool::new(false),
+            pending: Mutex::new(HashSet::new()),
+        }
+    }
+
+    fn version_key(&self, namespace: &str) -> String {
+        self.core.key("cache", &format!("{namespace}:version"))
+    }
+
+    fn keys(&self, key: &CacheKey) -> Keys {
+        Keys {
+            version: self.version_key(key.namespace()),
+            head: self.core.key("cache", &format!("{}:v", key.namespace())),
+            tail: format!(":{}", key.key()),
+        }
+    }
+
+    fn use_fallback(&self, op: &'static str, error: &KvError) {
+        tracing::debug!(cache.op = op, error = %error, "cache falls back to in-process");
+        self.core.health().count_fallback("cache");
+        self.fallback_used.store(true, Ordering::Relaxed);
+    }
+
+    fn redis_answered(&self) {
+        if self.fallback_used.swap(false, Ordering::Relaxed) {
+            self.fallback.clear();
+        }
+    }
+
+    /// Bumps, in Redis, the namespaces invalidated while Redis failed. Redis must not be read before this succeeds.
+    async fn flush_pending(&self) -> Result<(), KvError> {
+        let namespaces: Vec<String> = lock(&self.pending).iter().cloned().collect();
+        if namespaces.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> = namespaces.iter().map(|ns| self.version_key(ns)).collect();
+        self.core
+            .run("cache.flush_pending", |mut conn| async move {
+                let mut pipe = redis::pipe();
+                for key in &keys {
+                    pipe.incr(key, 1).ignore();
+                }
+                pipe.query_async::<()>(&mut conn).await
+            })
+            .await?;
+        let mut pending = lock(&self.pending);
+        for ns in &namespaces {
+            pending.remove(ns);
+        }
+        tracing::info!(
+            cache.namespaces = namespaces.len(),
+            "replayed cache invalidations missed during a redis outage"
+        );
+        Ok(())
+    }
+
+    async fn get_impl(&self, key: &CacheKey) -> Lookup {
+        let result = match self.flush_pending().await {
+            Ok(()) => {
+                let k = self.keys(key);
+                self.core
+                    .run("cache.get", |mut conn| async move {
+                        GET.key(&k.version)
+                            .arg(&k.head)
+                            .arg(&k.tail)
+                            .invoke_async::<(u64, Option<Vec<u8>>)>(&mut conn)
+                            .await
+                    })
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok((_, Some(value))) => {
+                self.redis_answered();
+                Lookup::Hit(Bytes::from(value))
+            }
+            Ok((version, None)) => {
+                self.redis_answered();
+                Lookup::Miss(Fill {
+                    version,
+                    target: FillTarget::Primary,
+                })
+            }
+            Err(e) => {
+                self.use_fallback("get", &e);
+                self.fallback.lookup(key, FillTarget::Fallback)
+            }
+        }
+    }
+
+    async fn fill_impl(&self, key: &CacheKey, fill: Fill, value: Bytes, ttl: Duration) {
+        match fill.target {
+            FillTarget::Fallback => self.fallback.store(key, Some(fill.version), value, ttl),
+            FillTarget::Primary => {
+                // Under the version seen at the miss: after an invalidation this lands where nobody reads.
+                let data_key = self.core.key(
+                    "cache",
+                    &format!("{}:v{}:{}", key.namespace(), fill.version, key.key()),
+                );
+                let result = self
+                    .core
+                    .run("cache.fill", |mut conn| async move {
+                        redis::cmd("SET")
+                            .arg(&data_key)
+                            .arg(value.as_ref())
+                            .arg("PX")
+                            .arg(millis(ttl))
+                            .query_async::<()>(&mut conn)
+                            .await
+                    })
+                    .await;
+                // A lost fill is only a later miss; nothing to fall back to.
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "cache fill dropped");
+                }
+            }
+        }
+    }
+
+    async fn set_impl(&self, key: &CacheKey, value: Bytes, ttl: Duration) {
+        let k = self.keys(key);
+        let sent = value.clone();
+        let result = self
+            .core
+            .run("cache.set", |mut conn| async move {
+                SET.key(&k.version)
+                    .arg(&k.head)
+                    .arg(&k.tail)
+                    .arg(sent.as_ref())
+                    .arg(millis(ttl))
+                    .invoke_async::<u64>(&mut conn)
+                    .await
+            })
+            .await;
+        match result {
+            Ok(_) => self.redis_answered(),
+            Err(e) => {
+                self.use_fallback("set", &e);
+                self.fallback.store(key, None, value, ttl);
+            }
+        }
+    }
+
+    async fn delete_impl(&self, key: &CacheKey) {
+        self.fallback.remove(key);
+        let k = self.keys(key);
+        let result = self
+            .core
+            .run("cache.delete", |mut conn| async move {
+                DELETE
+                    .key(&k.version)
+                    .arg(&k.head)
+                    .arg(&k.tail)
+                    .invoke_async::<u64>(&mut conn)
+                    .await
+            })
+            .await;
+        if let Err(e) = result {
+            // The key may still be in Redis: invalidate its whole namespace once Redis answers again.
+            self.use_fallback("delete", &e);
+            lock(&self.pending).insert(key.namespace().to_owned());
+        }
+    }
+
+    async fn invalidate_impl(&self, namespace: &str) {
+        self.fallback.bump(namespace);
+        let key = self.version_key(namespace);
+        let result = self
+            .core
+            .run("cache.invalidate_namespace", |mut conn| async move {
+                redis::cmd("INCR")
+                    .arg(&key)
+                    .query_async::<u64>(&mut conn)
+                    .await
+            })
+            .await;
+        if let Err(e) = result {
+            self.use_fallback("invalidate_namespace", &e);
+            lock(&self.pending).insert(namespace.to_owned());
+        }
+    }
+}
+
+impl Cache for RedisCache {
+    fn get<'a>(&'a self, key: &'a CacheKey) -> BoxFuture<'a, Lookup> {
+        Box::pin(self.get_impl(key))
+    }
+
+    fn fill<'a>(
+        &'a self,
+        key: &'a CacheKey,
+        fill: Fill,
+        value: Bytes,
+        ttl: Duration,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(self.fill_impl(key, fill, value, ttl))
+    }
+
+    fn set<'a>(&'a self, key: &'a CacheKey, value: Bytes, ttl: Duration) -> BoxFuture<'a, ()> {
+        Box::pin(self.set_impl(key, value, ttl))
+    }
+
+    fn delete<'a>(&'a self, key: &'a CacheKey) -> BoxFuture<'a, ()> {
+        Box::pin(self.delete_impl(key))
+    }
+
+    fn invalidate_namespace<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(self.invalidate_impl(namespace))
+    }
+}
