@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: `scripts/test.sh [cargo test args...]`.
 #
-# Tests that need PostgreSQL or Redis read AGORA_TEST_DATABASE_URL / AGORA_TEST_REDIS_URL. When
-# those are unset and the services answer on their default loopback ports, this script points the
-# tests at them; otherwise those tests say they were skipped (and fail under CI=true).
+# Tests that need PostgreSQL, a streaming replica or Redis read AGORA_TEST_DATABASE_URL,
+# AGORA_TEST_REPLICA_URL and AGORA_TEST_REDIS_URL. When those are unset and the services answer on
+# their default loopback ports, this script points the tests at them (starting the replica with
+# scripts/pg-replica.sh); otherwise those tests say they were skipped (and fail under CI=true).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -11,10 +12,19 @@ if [[ -z "${AGORA_TEST_DATABASE_URL:-}" ]] && command -v pg_isready >/dev/null 2
    && pg_isready -q -h 127.0.0.1 -p 5432; then
   export AGORA_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:5432/test"
 fi
+# A streaming replica of that cluster for the read-routing tests (needs root or the postgres user).
+if [[ -n "${AGORA_TEST_DATABASE_URL:-}" && -z "${AGORA_TEST_REPLICA_URL:-}" ]]; then
+  if url=$(scripts/pg-replica.sh start 2>/tmp/agora-pg-replica.err); then
+    export AGORA_TEST_REPLICA_URL="$url"
+  else
+    echo "no replica: $(tail -n 1 /tmp/agora-pg-replica.err)"
+  fi
+fi
 if [[ -z "${AGORA_TEST_REDIS_URL:-}" ]] && command -v redis-cli >/dev/null 2>&1 \
    && redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then
   export AGORA_TEST_REDIS_URL="redis://127.0.0.1:6379"
 fi
 echo "AGORA_TEST_DATABASE_URL=${AGORA_TEST_DATABASE_URL:-<unset: PostgreSQL tests skip>}"
+echo "AGORA_TEST_REPLICA_URL=${AGORA_TEST_REPLICA_URL:-<unset: replica tests skip>}"
 echo "AGORA_TEST_REDIS_URL=${AGORA_TEST_REDIS_URL:-<unset: Redis tests skip>}"
 exec cargo test --workspace "$@"

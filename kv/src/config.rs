@@ -84,6 +84,51 @@ impl Default for RedisConfig {
 }
 
 // The URL may carry a password, so Debug never prints it.
+/// What `agora config check` prints: every setting, the URL without its password.
+impl serde::Serialize for RedisConfig {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("RedisConfig", 12)?;
+        if let Some(url) = &self.url {
+            s.serialize_field("url", &redact_url(url))?;
+        } else {
+            s.skip_field("url")?;
+        }
+        s.serialize_field("key_prefix", &self.key_prefix)?;
+        s.serialize_field("pool_size", &self.pool_size)?;
+        s.serialize_field("connect_timeout_ms", &self.connect_timeout_ms)?;
+        s.serialize_field("command_timeout_ms", &self.command_timeout_ms)?;
+        s.serialize_field("breaker_threshold", &self.breaker_threshold)?;
+        s.serialize_field("breaker_cooldown_ms", &self.breaker_cooldown_ms)?;
+        s.serialize_field("pubsub_ping_interval_ms", &self.pubsub_ping_interval_ms)?;
+        s.serialize_field(
+            "pubsub_reconnect_min_delay_ms",
+            &self.pubsub_reconnect_min_delay_ms,
+        )?;
+        s.serialize_field(
+            "pubsub_reconnect_max_delay_ms",
+            &self.pubsub_reconnect_max_delay_ms,
+        )?;
+        s.serialize_field("broker_channel_capacity", &self.broker_channel_capacity)?;
+        s.serialize_field("memory_cache_max_entries", &self.memory_cache_max_entries)?;
+        s.end()
+    }
+}
+
+/// `redis://user:secret@host` → `redis://user:<redacted>@host` (also `redis://:secret@host`).
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:<redacted>@{host}"),
+        None => format!("{scheme}://<redacted>@{host}"),
+    }
+}
+
 impl fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisConfig")

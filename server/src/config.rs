@@ -49,6 +49,8 @@ pub struct Config {
     pub database: agora_db::DbConfig,
     /// Schema migrations at start-up.
     pub migrations: MigrationsConfig,
+    /// Redis, optional (`REDIS_URL` overrides the URL); without it everything runs in process.
+    pub redis: agora_kv::RedisConfig,
 }
 
 /// Schema migrations at start-up.
@@ -124,6 +126,7 @@ impl Default for Config {
             },
             database: agora_db::DbConfig::default(),
             migrations: MigrationsConfig { auto_apply: None },
+            redis: agora_kv::RedisConfig::default(),
         }
     }
 }
@@ -260,6 +263,7 @@ fn figment(sources: &Sources) -> Result<Figment, ConfigErrors> {
 const ALIASES: &[(&str, &str)] = &[
     ("DATABASE_URL", "AGORA_DATABASE__URL"),
     ("DATABASE_REPLICA_URLS", "AGORA_DATABASE__REPLICA_URLS"),
+    ("REDIS_URL", "AGORA_REDIS__URL"),
 ];
 
 fn aliases(vars: Vec<(String, String)>) -> Vec<(String, String)> {
@@ -337,6 +341,9 @@ macro_rules! settings {
             let mut problems = Vec::new();
             $(
                 match figment.extract_inner::<$ty>($key) {
+                    // An optional setting left unset is absent, not wrong.
+                    Err(e) if stringify!($ty).starts_with("Option")
+                        && matches!(e.kind, figment::error::Kind::MissingField(_)) => {}
                     Err(e) => problems.extend(describe_at(figment, $key, e)),
                     Ok(value) => {
                         let check: fn(&$ty) -> Result<(), String> = $check;
@@ -374,6 +381,18 @@ settings! {
     "database.replica_probe_interval_ms" => u64, any;
     "database.sqlite_busy_timeout_ms" => u64, any;
     "migrations.auto_apply" => Option<bool>, any;
+    "redis.url" => Option<String>, any;
+    "redis.key_prefix" => String, any;
+    "redis.pool_size" => u32, any;
+    "redis.connect_timeout_ms" => u64, any;
+    "redis.command_timeout_ms" => u64, any;
+    "redis.breaker_threshold" => u32, any;
+    "redis.breaker_cooldown_ms" => u64, any;
+    "redis.pubsub_ping_interval_ms" => u64, any;
+    "redis.pubsub_reconnect_min_delay_ms" => u64, any;
+    "redis.pubsub_reconnect_max_delay_ms" => u64, any;
+    "redis.broker_channel_capacity" => usize, any;
+    "redis.memory_cache_max_entries" => usize, any;
     "metrics.latency_buckets_seconds" => Vec<f64>, |b| {
         let ascending = b.windows(2).all(|w| w[0] < w[1]);
         if b.is_empty() || !ascending || b.iter().any(|x| !x.is_finite() || *x <= 0.0) {
@@ -389,6 +408,11 @@ fn cross_problems(figment: &Figment) -> Vec<String> {
     let mut p = Vec::new();
     if let Ok(db) = figment.extract_inner::<agora_db::DbConfig>("database") {
         p.extend(db.problems());
+    }
+    if let Ok(redis) = figment.extract_inner::<agora_kv::RedisConfig>("redis")
+        && let Err(e) = redis.validate()
+    {
+        p.push(e.to_string());
     }
     let profile = figment.extract_inner::<Profile>("profile");
     let bind = figment.extract_inner::<SocketAddr>("http.bind");
@@ -559,6 +583,12 @@ mod tests {
         assert_eq!(c.database.replica_urls.len(), 2);
         let shown = c.to_redacted_toml();
         assert!(!shown.contains("pw@"), "{shown}");
+        let c = Config::load(&env(&[("REDIS_URL", "redis://:hunter2@cache:6379/0")])).unwrap();
+        assert_eq!(
+            c.redis.url.as_deref(),
+            Some("redis://:hunter2@cache:6379/0")
+        );
+        assert!(!c.to_redacted_toml().contains("hunter2"));
         let err =
             Config::load(&env(&[("DATABASE_REPLICA_URLS", "postgres://r1/agora")])).unwrap_err();
         assert!(

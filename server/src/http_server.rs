@@ -35,6 +35,9 @@ pub enum StartError {
     /// The database could not be opened.
     #[error("cannot open the database: {0}")]
     Database(String),
+    /// The Redis settings are invalid (an unreachable Redis is not an error).
+    #[error("invalid Redis settings: {0}")]
+    Redis(String),
     /// The recorded migrations do not match this binary (an applied migration was edited).
     #[error("refusing to start: {0}")]
     Migrations(String),
@@ -106,8 +109,13 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
         .await
         .map_err(|e| StartError::Migrations(e.to_string()))?;
     tokio::spawn(db.clone().probe_replicas_forever());
+    // Never waits for Redis: an unreachable Redis only means the in-process fallbacks serve.
+    let kv = agora_kv::Kv::connect(&config.redis)
+        .await
+        .map_err(|e| StartError::Redis(e.to_string()))?;
     let service = Agora::new(
         db,
+        kv,
         lifecycle.clone(),
         metrics,
         BuildInfo::current(),

@@ -83,6 +83,7 @@ impl BuildInfo {
 /// The service.
 pub struct Agora {
     db: agora_db::Db,
+    kv: agora_kv::Kv,
     lifecycle: Arc<Lifecycle>,
     metrics: PrometheusHandle,
     build: BuildInfo,
@@ -93,6 +94,7 @@ impl Agora {
     /// Builds the service.
     pub fn new(
         db: agora_db::Db,
+        kv: agora_kv::Kv,
         lifecycle: Arc<Lifecycle>,
         metrics: PrometheusHandle,
         build: BuildInfo,
@@ -100,6 +102,7 @@ impl Agora {
     ) -> Self {
         Self {
             db,
+            kv,
             lifecycle,
             metrics,
             build,
@@ -142,6 +145,12 @@ impl agora_api::AgoraService for Agora {
             version: self.build.version.into(),
             contract_version: agora_api::CONTRACT_VERSION.into(),
             build_commit: self.build.commit.into(),
+            redis: match self.kv.redis_state() {
+                agora_kv::RedisState::Disabled => types::RedisState::Disabled,
+                agora_kv::RedisState::Up => types::RedisState::Up,
+                agora_kv::RedisState::Degraded => types::RedisState::Degraded,
+                agora_kv::RedisState::Down => types::RedisState::Down,
+            },
             deployment_shape: match self.db.backend() {
                 agora_db::Backend::Sqlite => types::DeploymentShape::Embedded,
                 agora_db::Backend::Postgres => types::DeploymentShape::Cluster,

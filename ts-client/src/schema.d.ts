@@ -155,6 +155,13 @@ export interface components {
          * @enum {string}
          */
         DeploymentShape: "embedded" | "cluster";
+        /**
+         * @description `disabled`: no Redis configured (everything in process). `up`: Redis answers.
+         *     `degraded`: Redis calls are failing; the in-process fallback serves some of them.
+         *     `down`: the breaker is open and the fallback serves all of them. The API answers either way.
+         * @enum {string}
+         */
+        RedisState: "disabled" | "up" | "degraded" | "down";
         /** @description What this deployment is. */
         Meta: {
             /** @description The service name. */
@@ -166,6 +173,7 @@ export interface components {
             /** @description The git commit the server was built from, or `unknown`. */
             build_commit: string;
             deployment_shape: components["schemas"]["DeploymentShape"];
+            redis: components["schemas"]["RedisState"];
         };
     };
     responses: {

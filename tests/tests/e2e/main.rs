@@ -8,4 +8,5 @@ mod metrics;
 mod migrations;
 mod openapi;
 mod readyz;
+mod redis_outage;
 mod v1_meta;

@@ -1,0 +1,116 @@
+//! Redis is optional by design: its state shows in /v1/meta, and cutting it mid-test changes no
+//! HTTP status code — readiness included — and it recovers when restored.
+
+use std::time::Duration;
+
+use agora_kv::testing::{ChaosProxy, TestRedis, eventually};
+
+use crate::support::TestApp;
+
+async fn redis_state(app: &TestApp) -> String {
+    let meta = app
+        .client
+        .get_meta()
+        .send()
+        .await
+        .expect("meta answers 200")
+        .into_inner();
+    serde_json::to_value(meta.redis)
+        .expect("json")
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn statuses(app: &TestApp) -> Vec<u16> {
+    vec![
+        app.client
+            .get_healthz()
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0),
+        app.client
+            .get_readyz()
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0),
+        app.client
+            .get_meta()
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0),
+        app.client
+            .get_metrics()
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0),
+    ]
+}
+
+#[tokio::test]
+async fn without_redis_the_state_is_disabled() {
+    let app = TestApp::start().await;
+    assert_eq!(redis_state(&app).await, "disabled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cutting_redis_changes_no_status_code_and_it_recovers() {
+    let Some(redis) = TestRedis::new("cutting_redis_changes_no_status_code") else {
+        return;
+    };
+    let proxy = ChaosProxy::start(redis.server_addr().await.expect("redis address"))
+        .await
+        .expect("proxy");
+    let config = redis.config_via(proxy.addr());
+    let url = config.url.clone().expect("url");
+    let prefix = config.key_prefix.clone();
+    let app = TestApp::start_with(&[
+        ("AGORA_REDIS__URL", url.as_str()),
+        ("AGORA_REDIS__KEY_PREFIX", prefix.as_str()),
+        ("AGORA_REDIS__COMMAND_TIMEOUT_MS", "300"),
+        ("AGORA_REDIS__BREAKER_THRESHOLD", "1"),
+        ("AGORA_REDIS__BREAKER_COOLDOWN_MS", "200"),
+        ("AGORA_REDIS__PUBSUB_PING_INTERVAL_MS", "100"),
+        ("AGORA_REDIS__PUBSUB_RECONNECT_MAX_DELAY_MS", "200"),
+    ])
+    .await;
+    assert!(
+        eventually(100, Duration::from_millis(50), || async {
+            redis_state(&app).await == "up"
+        })
+        .await,
+        "Redis reported up"
+    );
+    let healthy = statuses(&app).await;
+    assert_eq!(healthy, vec![200, 200, 200, 200]);
+
+    // Refuse first, then cut: a reconnect accepted in between would survive the cut.
+    proxy.refuse_new(true);
+    proxy.cut();
+    assert!(
+        eventually(100, Duration::from_millis(50), || async {
+            redis_state(&app).await != "up"
+        })
+        .await,
+        "the outage is noticed"
+    );
+    assert_eq!(
+        statuses(&app).await,
+        healthy,
+        "no status code changed while Redis is down"
+    );
+
+    proxy.restore();
+    assert!(
+        eventually(200, Duration::from_millis(50), || async {
+            redis_state(&app).await == "up"
+        })
+        .await,
+        "Redis recovered once restored"
+    );
+    assert_eq!(statuses(&app).await, healthy);
+}
