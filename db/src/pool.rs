@@ -76,6 +76,10 @@ pub struct PoolStats {
     pub connections: u32,
     /// Open and idle.
     pub idle: u32,
+    /// Requests waiting for a connection right now.
+    pub waiters: u64,
+    /// Acquisitions that gave up after the acquire timeout (cumulative).
+    pub acquire_timeouts: u64,
 }
 
 /// Which pool served a read.
@@ -231,7 +235,10 @@ impl Db {
         for s in self.stats() {
             metrics::gauge!("db_pool_connections", "pool" => s.pool.clone())
                 .set(f64::from(s.connections));
-            metrics::gauge!("db_pool_idle", "pool" => s.pool).set(f64::from(s.idle));
+            metrics::gauge!("db_pool_idle", "pool" => s.pool.clone()).set(f64::from(s.idle));
+            metrics::gauge!("db_pool_waiters", "pool" => s.pool.clone()).set(s.waiters as f64);
+            metrics::counter!("db_pool_acquire_timeouts_total", "pool" => s.pool)
+                .absolute(s.acquire_timeouts);
         }
     }
 
@@ -293,10 +300,15 @@ impl Db {
 
 fn stats(name: &str, pool: &Pool) -> PoolStats {
     let s = pool.state();
+    let st = &s.statistics;
+    // Started acquisitions that have not finished one way or another are the ones waiting.
+    let finished = st.get_direct + st.get_waited + st.get_timed_out;
     PoolStats {
         pool: name.to_owned(),
         connections: s.connections,
         idle: s.idle_connections,
+        waiters: st.get_started.saturating_sub(finished),
+        acquire_timeouts: st.get_timed_out,
     }
 }
 
