@@ -241,42 +241,57 @@ pub(crate) fn refs(schema: &Value, out: &mut BTreeSet<String>) {
     }
 }
 
+/// Copies a schema object with its sub-schemas converted by `convert`, without the `drop` keys
+/// (and without `x-` extensions unless `keep_extensions`); boolean exclusive bounds become the
+/// numeric form both target dialects use.
+fn convert_object(
+    obj: &Map<String, Value>,
+    convert: fn(&Value) -> Value,
+    drop: &[&str],
+    keep_extensions: bool,
+) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (k, v) in obj {
+        if drop.contains(&k.as_str()) || (!keep_extensions && k.starts_with("x-")) {
+            continue;
+        }
+        let v = match k.as_str() {
+            "properties" => Value::Object(
+                v.as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(n, s)| (n.clone(), convert(s)))
+                    .collect(),
+            ),
+            "items" => convert(v),
+            "additionalProperties" if v.is_object() => convert(v),
+            "oneOf" | "anyOf" | "allOf" => {
+                Value::Array(v.as_array().into_iter().flatten().map(convert).collect())
+            }
+            _ => v.clone(),
+        };
+        out.insert(k.clone(), v);
+    }
+    numeric_exclusive(obj, &mut out);
+    out
+}
+
 /// OpenAPI 3.0 → JSON Schema for typify: `nullable` becomes a `null` type (or a `oneOf` with null),
 /// boolean exclusive bounds become numeric ones, and OpenAPI-only keywords are dropped.
 pub(crate) fn to_typify(schema: &Value) -> Value {
     let Value::Object(obj) = schema else {
         return schema.clone();
     };
-    let mut out = Map::new();
-    for (k, v) in obj {
-        let v = match k.as_str() {
-            "properties" => Value::Object(
-                v.as_object()
-                    .into_iter()
-                    .flatten()
-                    .map(|(n, s)| (n.clone(), to_typify(s)))
-                    .collect(),
-            ),
-            "items" => to_typify(v),
-            "additionalProperties" if v.is_object() => to_typify(v),
-            "oneOf" | "anyOf" | "allOf" => {
-                Value::Array(v.as_array().into_iter().flatten().map(to_typify).collect())
-            }
-            "nullable" | "discriminator" | "example" | "externalDocs" | "exclusiveMinimum"
-            | "exclusiveMaximum" => {
-                continue;
-            }
-            _ if k.starts_with("x-") => continue,
-            _ => v.clone(),
-        };
-        out.insert(k.clone(), v);
-    }
-    numeric_exclusive(obj, &mut out);
-    let nullable = obj
-        .get("nullable")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    if !nullable {
+    const OPENAPI_ONLY: &[&str] = &[
+        "nullable",
+        "discriminator",
+        "example",
+        "externalDocs",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+    ];
+    let mut out = convert_object(obj, to_typify, OPENAPI_ONLY, false);
+    if obj.get("nullable").and_then(Value::as_bool) != Some(true) {
         return Value::Object(out);
     }
     match out.get("type").and_then(Value::as_str).map(str::to_owned) {
@@ -303,35 +318,15 @@ pub(crate) fn to_typify(schema: &Value) -> Value {
 /// OpenAPI 3.0 → the schemars 0.8 form Dropshot converts back to OpenAPI: identical except that
 /// boolean exclusive bounds become the numeric form schemars stores.
 pub(crate) fn to_schemars(schema: &Value) -> Value {
-    let Value::Object(obj) = schema else {
-        return schema.clone();
-    };
-    let mut out = Map::new();
-    for (k, v) in obj {
-        let v = match k.as_str() {
-            "properties" => Value::Object(
-                v.as_object()
-                    .into_iter()
-                    .flatten()
-                    .map(|(n, s)| (n.clone(), to_schemars(s)))
-                    .collect(),
-            ),
-            "items" => to_schemars(v),
-            "additionalProperties" if v.is_object() => to_schemars(v),
-            "oneOf" | "anyOf" | "allOf" => Value::Array(
-                v.as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(to_schemars)
-                    .collect(),
-            ),
-            "exclusiveMinimum" | "exclusiveMaximum" => continue,
-            _ => v.clone(),
-        };
-        out.insert(k.clone(), v);
+    match schema {
+        Value::Object(obj) => Value::Object(convert_object(
+            obj,
+            to_schemars,
+            &["exclusiveMinimum", "exclusiveMaximum"],
+            true,
+        )),
+        other => other.clone(),
     }
-    numeric_exclusive(obj, &mut out);
-    Value::Object(out)
 }
 
 fn numeric_exclusive(obj: &Map<String, Value>, out: &mut Map<String, Value>) {

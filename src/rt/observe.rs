@@ -158,21 +158,11 @@ impl Call {
         let latency_ms = latency.as_secs_f64() * 1000.0;
         let user_id = self.user_id.map(|u| u.to_string());
         let _entered = self.span.enter();
-        match failure {
-            None => tracing::info!(
-                target: "agora::request",
-                request_id = %self.ctx.request_id,
-                trace_id = %self.ctx.trace.trace_id,
-                user_id = user_id.as_deref(),
-                operation_id = self.op.id,
-                method = self.op.method,
-                route = self.op.route,
-                status,
-                latency_ms,
-                "request completed"
-            ),
-            Some(failure) if failure.status == http::StatusCode::INTERNAL_SERVER_ERROR => {
-                tracing::error!(
+        // One line per request with the same fields at every level; tracing needs the level to
+        // be a constant, hence the macro rather than a variable.
+        macro_rules! request_line {
+            ($level:ident, $message:literal $(, $field:ident = $value:expr)*) => {
+                tracing::$level!(
                     target: "agora::request",
                     request_id = %self.ctx.request_id,
                     trace_id = %self.ctx.trace.trace_id,
@@ -182,36 +172,30 @@ impl Call {
                     route = self.op.route,
                     status,
                     latency_ms,
-                    error_code = %failure.body.error_code,
-                    error_internal = failure.internal.as_deref().unwrap_or(""),
-                    "request failed"
+                    $($field = $value,)*
+                    $message
+                )
+            };
+        }
+        match failure {
+            None => request_line!(info, "request completed"),
+            Some(f) if f.status == http::StatusCode::INTERNAL_SERVER_ERROR => request_line!(
+                error,
+                "request failed",
+                error_code = f.body.error_code.as_str(),
+                error_internal = f.internal.as_deref().unwrap_or("")
+            ),
+            Some(f) if f.status.is_server_error() => {
+                request_line!(
+                    warn,
+                    "request unavailable",
+                    error_code = f.body.error_code.as_str()
                 )
             }
-            Some(failure) if failure.status.is_server_error() => tracing::warn!(
-                target: "agora::request",
-                request_id = %self.ctx.request_id,
-                trace_id = %self.ctx.trace.trace_id,
-                user_id = user_id.as_deref(),
-                operation_id = self.op.id,
-                method = self.op.method,
-                route = self.op.route,
-                status,
-                latency_ms,
-                error_code = %failure.body.error_code,
-                "request unavailable"
-            ),
-            Some(failure) => tracing::info!(
-                target: "agora::request",
-                request_id = %self.ctx.request_id,
-                trace_id = %self.ctx.trace.trace_id,
-                user_id = user_id.as_deref(),
-                operation_id = self.op.id,
-                method = self.op.method,
-                route = self.op.route,
-                status,
-                latency_ms,
-                error_code = %failure.body.error_code,
-                "request rejected"
+            Some(f) => request_line!(
+                info,
+                "request rejected",
+                error_code = f.body.error_code.as_str()
             ),
         }
         metrics::counter!(
