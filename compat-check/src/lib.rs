@@ -5,6 +5,7 @@
 //! widen, responses may only narrow — over a memoized graph of schema pairs, and each change is
 //! reported once with the operations that reach it. See README.md for the rule catalogue.
 
+mod block_positions;
 mod date;
 mod finding;
 mod gate;
