@@ -6,6 +6,7 @@
 //! Repositories write one diesel query and run it on either backend with [`dispatch!`]; they
 //! return domain types and [`DbError`], never diesel types.
 
+pub mod audit;
 pub mod config;
 mod conn;
 mod error;
@@ -13,6 +14,7 @@ pub mod migrate;
 mod pool;
 mod routing;
 pub mod schema;
+pub mod sessions;
 pub mod sql_types;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -27,4 +29,4 @@ pub mod conn_types {
 }
 pub use error::DbError;
 pub use pool::{Db, PoolStats, Target};
-pub use routing::ReadPolicy;
+pub use routing::{MarkFuture, ReadPolicy, WriteMarks};

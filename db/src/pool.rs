@@ -15,7 +15,7 @@ use tracing::Instrument;
 use crate::config::{Backend, DbConfig, redact_url};
 use crate::conn::{Conn, PgConn, PgManager, SqliteConn, SqliteManager};
 use crate::error::DbError;
-use crate::routing::{ReadPolicy, RecentWriters};
+use crate::routing::{ReadPolicy, RecentWriters, WriteMarks};
 
 enum Pool {
     Pg(bb8::Pool<PgManager>),
@@ -50,6 +50,7 @@ struct Inner {
     primary: Pool,
     replicas: Vec<Replica>,
     recent_writers: RecentWriters,
+    shared_marks: std::sync::OnceLock<Arc<dyn WriteMarks>>,
 }
 
 /// The database: cheap to clone, shared by every repository.
@@ -117,6 +118,7 @@ impl Db {
                 primary,
                 replicas,
                 recent_writers: RecentWriters::default(),
+                shared_marks: std::sync::OnceLock::new(),
             }),
         };
         db.ping(Target::Primary).await?;
@@ -138,7 +140,10 @@ impl Db {
         let window = Duration::from_millis(self.inner.config.read_your_writes_ms);
         let to_primary = match policy {
             ReadPolicy::Primary => true,
-            ReadPolicy::ForUser(user) => self.inner.recent_writers.is_recent(user, window),
+            ReadPolicy::ForUser(user) => {
+                self.inner.recent_writers.is_recent(user, window)
+                    || (!self.inner.replicas.is_empty() && self.marked_elsewhere(user).await)
+            }
             ReadPolicy::Anyone => false,
         };
         if to_primary || self.inner.replicas.is_empty() {
@@ -166,11 +171,31 @@ impl Db {
     }
 
     /// Records that `user` wrote, so their reads stay on the primary for the configured window.
-    pub fn wrote(&self, user: uuid::Uuid) {
-        self.inner.recent_writers.record(
-            user,
-            Duration::from_millis(self.inner.config.read_your_writes_ms),
-        );
+    pub async fn wrote(&self, user: uuid::Uuid) {
+        let window = Duration::from_millis(self.inner.config.read_your_writes_ms);
+        self.inner.recent_writers.record(user, window);
+        if let Some(marks) = self
+            .inner
+            .shared_marks
+            .get()
+            .filter(|_| !self.inner.replicas.is_empty())
+        {
+            // Awaited, so the mark exists before the client can send its next request (possibly
+            // to another instance).
+            marks.mark(user, window).await;
+        }
+    }
+
+    /// Shares write marks with other instances (call once at start-up).
+    pub fn share_write_marks(&self, marks: Arc<dyn WriteMarks>) {
+        let _ = self.inner.shared_marks.set(marks);
+    }
+
+    async fn marked_elsewhere(&self, user: uuid::Uuid) -> bool {
+        match self.inner.shared_marks.get() {
+            Some(marks) => marks.is_marked(user).await,
+            None => false,
+        }
     }
 
     /// Runs one query with the statement timeout, a span, and metrics.

@@ -1,10 +1,24 @@
 //! Where a read goes: replica selection, fallback to the primary, read-your-writes.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use uuid::Uuid;
+
+/// A boxed future, for the object-safe [`WriteMarks`].
+pub type MarkFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Shares "this user wrote recently" between instances, so read-your-writes holds behind a load
+/// balancer too (the server backs it with Redis, falling back per instance when Redis is down).
+pub trait WriteMarks: Send + Sync + 'static {
+    /// Marks `user` for `window`.
+    fn mark(&self, user: Uuid, window: Duration) -> MarkFuture<'_, ()>;
+    /// Whether `user` is marked.
+    fn is_marked(&self, user: Uuid) -> MarkFuture<'_, bool>;
+}
 
 /// How a read may be routed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

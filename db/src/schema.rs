@@ -19,3 +19,54 @@ diesel::table! {
         updated_at -> UtcTime,
     }
 }
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{UtcTime, Uuid};
+
+    /// Sign-ins: one per refresh-token family.
+    sessions (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        created_at -> UtcTime,
+        last_used_at -> UtcTime,
+        user_agent -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        revoked_at -> Nullable<UtcTime>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{UtcTime, Uuid};
+
+    /// Refresh tokens, by the hex SHA-256 of the token.
+    refresh_tokens (token_hash) {
+        token_hash -> Text,
+        session_id -> Uuid,
+        issued_at -> UtcTime,
+        used_at -> Nullable<UtcTime>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{UtcTime, Uuid};
+
+    /// The append-only trail of security-relevant events.
+    audit_events (id) {
+        id -> Uuid,
+        at -> UtcTime,
+        actor_user_id -> Nullable<Uuid>,
+        action -> Text,
+        target -> Nullable<Text>,
+        outcome -> Text,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        request_id -> Text,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(refresh_tokens -> sessions (session_id));
+diesel::allow_tables_to_appear_in_same_query!(users, sessions, refresh_tokens, audit_events);

@@ -69,6 +69,48 @@ impl TestDb {
         }
     }
 
+    /// A fresh database of `backend` with nothing applied (for migration tests), or `None`
+    /// when PostgreSQL tests are skipped.
+    pub async fn empty(backend: crate::Backend) -> Option<TestDb> {
+        match backend {
+            crate::Backend::Sqlite => {
+                let path =
+                    std::env::temp_dir().join(format!("agora-empty-{}.db", uuid::Uuid::new_v4()));
+                let config = DbConfig {
+                    url: format!("sqlite://{}", path.display()),
+                    ..DbConfig::default()
+                };
+                let db = Db::connect(&config).await.expect("sqlite opens");
+                Some(TestDb {
+                    db,
+                    config,
+                    cleanup: Cleanup::Sqlite(path),
+                })
+            }
+            crate::Backend::Postgres => {
+                let admin_url = postgres_url()?;
+                let name = format!("agora_test_{}", uuid::Uuid::new_v4().simple());
+                let mut admin = PgConn::establish(&admin_url)
+                    .await
+                    .expect("admin connection");
+                admin
+                    .batch_execute(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create database");
+                let config = DbConfig {
+                    url: with_database(&admin_url, &name),
+                    ..DbConfig::default()
+                };
+                let db = Db::connect(&config).await.expect("opens");
+                Some(TestDb {
+                    db,
+                    config,
+                    cleanup: Cleanup::Postgres { admin_url, name },
+                })
+            }
+        }
+    }
+
     /// A migrated PostgreSQL database of its own, or `None` when PostgreSQL tests are skipped.
     pub async fn postgres() -> Option<TestDb> {
         Self::postgres_with(DbConfig::default()).await

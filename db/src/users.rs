@@ -122,7 +122,7 @@ impl Db {
             })
             .await
             .map_err(name_conflict)?;
-        self.wrote(row.id.0);
+        self.wrote(row.id.0).await;
         Ok(row.into())
     }
 
@@ -149,7 +149,94 @@ impl Db {
                     .await)
             })
             .await?;
-        self.wrote(id);
+        self.wrote(id).await;
+        Ok(row.into())
+    }
+}
+
+/// What `update_profile` changes: `None` keeps a field; `Some(None)` clears a nullable one.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileChanges {
+    /// New display name.
+    pub display_name: Option<String>,
+    /// New bio, or `Some(None)` to clear it.
+    pub bio: Option<Option<String>>,
+    /// New avatar URL, or `Some(None)` to clear it.
+    pub avatar_url: Option<Option<String>>,
+}
+
+#[derive(AsChangeset)]
+#[diesel(table_name = users)]
+struct Changes<'a> {
+    display_name: Option<&'a str>,
+    bio: Option<Option<&'a str>>,
+    avatar_url: Option<Option<&'a str>>,
+    updated_at: DbTime,
+}
+
+diesel::define_sql_function! {
+    /// SQL `lower(text)`, on both backends (the handle index is on `lower(handle)`).
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+impl Db {
+    /// The user a sign-in names: by email when `login` contains `@` (compared normalized), else
+    /// by handle regardless of case. Reads the primary: credentials feed a write decision.
+    pub async fn find_user_by_login(&self, login: &str) -> Result<User, DbError> {
+        let (mut conn, target) = self.read(ReadPolicy::Primary).await?;
+        let row: Row = if login.contains('@') {
+            let email = login.trim().to_lowercase();
+            self.run("find_user_by_login", target, async {
+                dispatch!(conn, c => users::table.filter(users::email.eq(&email)).select(Row::as_select()).first(c).await)
+            })
+            .await?
+        } else {
+            self.run("find_user_by_login", target, async {
+                dispatch!(conn, c => users::table.filter(lower(users::handle).eq(lower(login))).select(Row::as_select()).first(c).await)
+            })
+            .await?
+        };
+        Ok(row.into())
+    }
+
+    /// A user by handle, regardless of case.
+    pub async fn get_user_by_handle(
+        &self,
+        handle: &str,
+        policy: ReadPolicy,
+    ) -> Result<User, DbError> {
+        let (mut conn, target) = self.read(policy).await?;
+        let row: Row = self
+            .run("get_user_by_handle", target, async {
+                dispatch!(conn, c => users::table.filter(lower(users::handle).eq(lower(handle))).select(Row::as_select()).first(c).await)
+            })
+            .await?;
+        Ok(row.into())
+    }
+
+    /// Applies profile changes (touches `updated_at` even when nothing else changes).
+    pub async fn update_profile(
+        &self,
+        id: Uuid,
+        changes: &ProfileChanges,
+    ) -> Result<User, DbError> {
+        let set = Changes {
+            display_name: changes.display_name.as_deref(),
+            bio: changes.bio.as_ref().map(|b| b.as_deref()),
+            avatar_url: changes.avatar_url.as_ref().map(|a| a.as_deref()),
+            updated_at: DbTime::now(),
+        };
+        let mut conn = self.write().await?;
+        let row: Row = self
+            .run("update_profile", Target::Primary, async {
+                dispatch!(conn, c => diesel::update(users::table.find(DbUuid(id)))
+                    .set(&set)
+                    .returning(Row::as_returning())
+                    .get_result(c)
+                    .await)
+            })
+            .await?;
+        self.wrote(id).await;
         Ok(row.into())
     }
 }

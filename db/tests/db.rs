@@ -112,37 +112,30 @@ both_backends!(
 both_backends!(
     pending_migrations_without_auto_apply_keep_the_server_behind,
     |t| async move {
-        // A fresh database of the same backend with nothing applied.
-        let config = if t.db.backend() == agora_db::Backend::Sqlite {
-            DbConfig {
-                url: format!(
-                    "sqlite://{}",
-                    std::env::temp_dir()
-                        .join(format!("agora-empty-{}.db", uuid::Uuid::new_v4()))
-                        .display()
-                ),
-                ..DbConfig::default()
-            }
-        } else {
-            t.config.clone()
+        // A database of the same backend with nothing applied.
+        let Some(empty) = TestDb::empty(t.db.backend()).await else {
+            return;
         };
-        if t.db.backend() == agora_db::Backend::Postgres {
-            // Empty the test database's migration record to simulate a schema that is behind.
-            let mut conn = t.db.write().await.expect("conn");
-            dispatch!(conn, c => c.batch_execute("DROP TABLE users; DELETE FROM agora_migration_checksums").await).expect("reset");
-        }
-        let db = agora_db::Db::connect(&config).await.expect("opens");
-        match migrate::check_at_startup(&db, false).await.expect("checks") {
+        match migrate::check_at_startup(&empty.db, false)
+            .await
+            .expect("checks")
+        {
             StartupCheck::Behind { first_pending } => assert_eq!(first_pending, "0001_users"),
             other => panic!("expected Behind, got {other:?}"),
         }
         assert_eq!(
-            migrate::check_at_startup(&db, true).await.expect("applies"),
+            migrate::check_at_startup(&empty.db, true)
+                .await
+                .expect("applies"),
             StartupCheck::Ready
         );
-        if let Some(path) = config.url.strip_prefix("sqlite://") {
-            let _ = std::fs::remove_file(path);
-        }
+        assert!(
+            migrate::status(&empty.db)
+                .await
+                .expect("status")
+                .pending()
+                .is_empty()
+        );
     }
 );
 

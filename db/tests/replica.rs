@@ -5,6 +5,7 @@
 //! Needs `AGORA_TEST_DATABASE_URL` and `AGORA_TEST_REPLICA_URL` (the standby's server URL, e.g.
 //! `postgres://postgres@127.0.0.1:5433`); skipped without them, a failure under `CI=true`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use agora_db::testing::{TestDb, with_database};
@@ -56,6 +57,28 @@ async fn on_replica(db: &Db, sql: &str) {
         .expect("a replica connection");
     assert_eq!(target, Target::Replica(0));
     dispatch!(conn, c => c.batch_execute(sql).await).expect(sql);
+}
+
+/// Write marks shared by two `Db` instances, standing in for Redis.
+#[derive(Default)]
+struct SharedMarks(std::sync::Mutex<std::collections::HashSet<uuid::Uuid>>);
+
+impl agora_db::WriteMarks for SharedMarks {
+    fn mark(&self, user: uuid::Uuid, _window: Duration) -> agora_db::MarkFuture<'_, ()> {
+        if let Ok(mut set) = self.0.lock() {
+            set.insert(user);
+        }
+        Box::pin(async {})
+    }
+
+    fn is_marked(&self, user: uuid::Uuid) -> agora_db::MarkFuture<'_, bool> {
+        let marked = self
+            .0
+            .lock()
+            .map(|set| set.contains(&user))
+            .unwrap_or(false);
+        Box::pin(async move { marked })
+    }
 }
 
 /// A TCP forwarder the test can switch off (connections refused) and on again.
@@ -160,6 +183,27 @@ async fn reads_route_to_the_replica_fall_back_and_keep_read_your_writes() {
         ),
         "others read the lagging replica (proves the lag is real)"
     );
+    // Behind a load balancer the next request may reach another instance: with shared marks
+    // (Redis in production; a shared set here) that instance also reads from the primary.
+    let marks = Arc::new(SharedMarks::default());
+    db.share_write_marks(marks.clone());
+    let other_instance = Db::connect(&config).await.expect("a second instance");
+    other_instance.share_write_marks(marks);
+    let carol = db
+        .create_user(&user("carol"))
+        .await
+        .expect("write on instance one");
+    let seen = other_instance
+        .get_user(carol.id, ReadPolicy::ForUser(carol.id))
+        .await;
+    assert_eq!(
+        seen.expect("carol sees her write on instance two").id,
+        carol.id
+    );
+    assert!(matches!(
+        other_instance.get_user(carol.id, ReadPolicy::Anyone).await,
+        Err(DbError::NotFound)
+    ));
     on_replica(&db, "SELECT pg_wal_replay_resume()").await;
     eventually("replay to catch up", async || {
         db.get_user(bob.id, ReadPolicy::Anyone).await.ok()

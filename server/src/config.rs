@@ -51,6 +51,52 @@ pub struct Config {
     pub migrations: MigrationsConfig,
     /// Redis, optional (`REDIS_URL` overrides the URL); without it everything runs in process.
     pub redis: agora_kv::RedisConfig,
+    /// Accounts, sessions and tokens.
+    pub auth: AuthConfig,
+}
+
+/// Accounts, sessions and tokens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The `iss` of access tokens. Default `agora`.
+    pub issuer: String,
+    /// The `aud` of access tokens. Default `agora-api`.
+    pub audience: String,
+    /// Access-token lifetime, in seconds. Default 900 (15 minutes).
+    pub access_ttl_secs: u64,
+    /// Refresh-token lifetime, in seconds; each refresh issues a new one. Default 2592000 (30 days).
+    pub refresh_ttl_secs: u64,
+    /// Clock skew tolerated on `exp`, in seconds. Default 30.
+    pub leeway_secs: u64,
+    /// The JWT key ring, `kid:secret` each (secret at least 32 bytes); the first signs, all verify.
+    /// Empty (the default) uses a built-in development key, which production refuses.
+    pub keys: Vec<Secret>,
+    /// argon2id memory, in KiB. Default 19456 (OWASP).
+    pub argon2_memory_kib: u32,
+    /// argon2id iterations. Default 2 (OWASP).
+    pub argon2_iterations: u32,
+    /// argon2id lanes. Default 1 (OWASP).
+    pub argon2_parallelism: u32,
+    /// Password hashes computed at once; more wait for a turn. Default 4.
+    pub hash_concurrency: usize,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "agora".into(),
+            audience: "agora-api".into(),
+            access_ttl_secs: 15 * 60,
+            refresh_ttl_secs: 30 * 24 * 3600,
+            leeway_secs: 30,
+            keys: Vec::new(),
+            argon2_memory_kib: 19456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            hash_concurrency: 4,
+        }
+    }
 }
 
 /// Schema migrations at start-up.
@@ -127,6 +173,7 @@ impl Default for Config {
             database: agora_db::DbConfig::default(),
             migrations: MigrationsConfig { auto_apply: None },
             redis: agora_kv::RedisConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -144,6 +191,12 @@ impl Secret {
     /// The secret value, for the one place that uses it.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Secret(value.to_owned())
     }
 }
 
@@ -363,6 +416,22 @@ fn any<T>(_: &T) -> Result<(), String> {
     Ok(())
 }
 
+fn non_empty(s: &str) -> Result<(), String> {
+    if s.trim().is_empty() {
+        Err("must not be empty".into())
+    } else {
+        Ok(())
+    }
+}
+
+fn positive(n: &u64) -> Result<(), String> {
+    if *n == 0 {
+        Err("must be greater than 0".into())
+    } else {
+        Ok(())
+    }
+}
+
 settings! {
     "profile" => Profile, any;
     "http.bind" => SocketAddr, any;
@@ -393,6 +462,25 @@ settings! {
     "redis.pubsub_reconnect_max_delay_ms" => u64, any;
     "redis.broker_channel_capacity" => usize, any;
     "redis.memory_cache_max_entries" => usize, any;
+    "auth.issuer" => String, |s| non_empty(s);
+    "auth.audience" => String, |s| non_empty(s);
+    "auth.access_ttl_secs" => u64, positive;
+    "auth.refresh_ttl_secs" => u64, positive;
+    "auth.leeway_secs" => u64, any;
+    "auth.keys" => Vec<Secret>, |keys| {
+        let mut kids = std::collections::BTreeSet::new();
+        for k in keys {
+            let (kid, _) = crate::identity::tokens::parse_key(k.expose())?;
+            if !kids.insert(kid) {
+                return Err(format!("key id {kid:?} appears twice"));
+            }
+        }
+        Ok(())
+    };
+    "auth.argon2_memory_kib" => u32, any;
+    "auth.argon2_iterations" => u32, any;
+    "auth.argon2_parallelism" => u32, any;
+    "auth.hash_concurrency" => usize, |n| if *n == 0 { Err("must be greater than 0".into()) } else { Ok(()) };
     "metrics.latency_buckets_seconds" => Vec<f64>, |b| {
         let ascending = b.windows(2).all(|w| w[0] < w[1]);
         if b.is_empty() || !ascending || b.iter().any(|x| !x.is_finite() || *x <= 0.0) {
@@ -413,6 +501,30 @@ fn cross_problems(figment: &Figment) -> Vec<String> {
         && let Err(e) = redis.validate()
     {
         p.push(e.to_string());
+    }
+    if let Ok(auth) = figment.extract_inner::<AuthConfig>("auth")
+        && let Err(e) = crate::identity::passwords::params(&auth)
+    {
+        p.push(format!("auth.argon2_*: {e}"));
+    }
+    let production = matches!(
+        figment.extract_inner::<Profile>("profile"),
+        Ok(Profile::Production)
+    );
+    if production && let Ok(keys) = figment.extract_inner::<Vec<Secret>>("auth.keys") {
+        let dev = crate::identity::tokens::DEVELOPMENT_KEY;
+        let dev_secret = dev.split_once(':').map(|(_, s)| s).unwrap_or(dev);
+        if keys.is_empty() {
+            p.push("auth.keys: production needs its own signing keys (set AGORA_AUTH__KEYS_FILE); the development key is refused".into());
+        } else if keys
+            .iter()
+            .any(|k| k.expose() == dev || k.expose().ends_with(dev_secret))
+        {
+            p.push(format!(
+                "auth.keys: the development key is refused in production [from {}]",
+                source_of(figment, "auth.keys")
+            ));
+        }
     }
     let profile = figment.extract_inner::<Profile>("profile");
     let bind = figment.extract_inner::<SocketAddr>("http.bind");
@@ -515,6 +627,8 @@ mod tests {
         }
     }
 
+    const PRODUCTION_KEYS: &str = r#"["k1:0123456789abcdef0123456789abcdef"]"#;
+
     #[test]
     fn defaults_are_valid() {
         let c = Config::load(&env(&[])).unwrap();
@@ -564,6 +678,7 @@ mod tests {
         let err = Config::load(&env(&[
             ("AGORA_HTTP__REQUEST_BODY_MAX_BYTES", "0"),
             ("AGORA_PROFILE", "production"),
+            ("AGORA_AUTH__KEYS", PRODUCTION_KEYS),
         ]))
         .unwrap_err();
         assert_eq!(err.0.len(), 2, "{err}");
@@ -604,11 +719,45 @@ mod tests {
         let c = Config::load(&env(&[
             ("AGORA_PROFILE", "production"),
             ("AGORA_HTTP__BIND", "0.0.0.0:8080"),
+            ("AGORA_AUTH__KEYS", PRODUCTION_KEYS),
         ]))
         .unwrap();
         assert!(!c.auto_apply_migrations());
         let c = Config::load(&env(&[("AGORA_MIGRATIONS__AUTO_APPLY", "false")])).unwrap();
         assert!(!c.auto_apply_migrations());
+    }
+
+    #[test]
+    fn auth_keys_are_validated_and_production_refuses_the_development_key() {
+        let prod = [
+            ("AGORA_PROFILE", "production"),
+            ("AGORA_HTTP__BIND", "0.0.0.0:8080"),
+        ];
+        let err = Config::load(&env(&prod)).unwrap_err();
+        assert!(err.to_string().contains("auth.keys"), "{err}");
+        let dev = format!("[{:?}]", crate::identity::tokens::DEVELOPMENT_KEY);
+        let err = Config::load(&env(&[prod[0], prod[1], ("AGORA_AUTH__KEYS", &dev)])).unwrap_err();
+        assert!(
+            err.to_string().contains("development key is refused"),
+            "{err}"
+        );
+        let good =
+            r#"["k2:0123456789abcdef0123456789abcdef", "k1:fedcba9876543210fedcba9876543210"]"#;
+        let c = Config::load(&env(&[prod[0], prod[1], ("AGORA_AUTH__KEYS", good)])).unwrap();
+        assert_eq!(c.auth.keys.len(), 2);
+        assert!(!c.to_redacted_toml().contains("0123456789abcdef"));
+        let err = Config::load(&env(&[(
+            "AGORA_AUTH__KEYS",
+            r#"["k1:short", "k1:0123456789abcdef0123456789abcdef"]"#,
+        )]))
+        .unwrap_err();
+        assert!(err.to_string().contains("at least 32 bytes"), "{err}");
+        let err = Config::load(&env(&[
+            ("AGORA_AUTH__ARGON2_MEMORY_KIB", "1"),
+            ("AGORA_AUTH__HASH_CONCURRENCY", "0"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.0.len(), 2, "{err}");
     }
 
     #[test]

@@ -4,27 +4,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agora_api::rt::{ApiContext, AuthFuture, Authenticator, ServiceError};
+use agora_api::rt::ApiContext;
 use dropshot::{ConfigDropshot, HandlerTaskMode, HttpServer, ServerBuilder};
 
 use crate::config::Config;
 use crate::service::{Agora, BuildInfo, Lifecycle};
 use crate::telemetry;
-
-/// Verifies bearer tokens. No operation of the current contract requires one; the identity issue
-/// replaces this with JWT verification. Until then every token is rejected, so a secured
-/// operation added to the contract fails closed rather than open.
-struct NoTokenIssuer;
-
-impl Authenticator for NoTokenIssuer {
-    fn authenticate<'a>(&'a self, _token: &'a str) -> AuthFuture<'a> {
-        Box::pin(async {
-            Err(ServiceError::Unauthenticated {
-                message: "this server issues no tokens yet".into(),
-            })
-        })
-    }
-}
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +20,9 @@ pub enum StartError {
     /// The database could not be opened.
     #[error("cannot open the database: {0}")]
     Database(String),
+    /// The identity service could not be built (keys, hashing parameters).
+    #[error("cannot set up identity: {0}")]
+    Identity(String),
     /// The Redis settings are invalid (an unreachable Redis is not an error).
     #[error("invalid Redis settings: {0}")]
     Redis(String),
@@ -113,8 +101,16 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
     let kv = agora_kv::Kv::connect(&config.redis)
         .await
         .map_err(|e| StartError::Redis(e.to_string()))?;
+    db.share_write_marks(Arc::new(crate::write_marks::CounterWriteMarks(
+        kv.counter().clone(),
+    )));
+    let identity = crate::identity::Identity::new(db.clone(), &config.auth)
+        .await
+        .map_err(|e| StartError::Identity(e.to_string()))?;
+    let authenticator = identity.authenticator();
     let service = Agora::new(
         db,
+        identity,
         kv,
         lifecycle.clone(),
         metrics,
@@ -122,7 +118,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
         config.http.unavailable_retry_after_secs,
     );
     let api = agora_api::api_description::<Agora>().map_err(|e| StartError::Api(e.to_string()))?;
-    let context = ApiContext::new(service, Arc::new(NoTokenIssuer));
+    let context = ApiContext::new(service, authenticator);
     let dropshot_config = ConfigDropshot {
         bind_address: config.http.bind,
         default_request_body_max_bytes: config.http.request_body_max_bytes,

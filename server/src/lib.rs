@@ -4,8 +4,10 @@
 pub mod config;
 pub mod db_errors;
 pub mod http_server;
+pub mod identity;
 pub mod service;
 pub mod telemetry;
+pub mod write_marks;
 
 pub use config::Config;
 pub use http_server::{RunningServer, start};

@@ -4,9 +4,11 @@
 use std::sync::Arc;
 use std::sync::RwLock;
 
-use agora_api::rt::{RequestCtx, ServiceError};
+use agora_api::rt::{Principal, RequestCtx, ServiceError};
 use agora_api::types;
 use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::identity::Identity;
 
 /// Where the server is in its life; `/readyz` reports it.
 #[derive(Debug, Default)]
@@ -83,6 +85,7 @@ impl BuildInfo {
 /// The service.
 pub struct Agora {
     db: agora_db::Db,
+    identity: Identity,
     kv: agora_kv::Kv,
     lifecycle: Arc<Lifecycle>,
     metrics: PrometheusHandle,
@@ -94,6 +97,7 @@ impl Agora {
     /// Builds the service.
     pub fn new(
         db: agora_db::Db,
+        identity: Identity,
         kv: agora_kv::Kv,
         lifecycle: Arc<Lifecycle>,
         metrics: PrometheusHandle,
@@ -102,6 +106,7 @@ impl Agora {
     ) -> Self {
         Self {
             db,
+            identity,
             kv,
             lifecycle,
             metrics,
@@ -156,5 +161,61 @@ impl agora_api::AgoraService for Agora {
                 agora_db::Backend::Postgres => types::DeploymentShape::Cluster,
             },
         })
+    }
+
+    async fn register(
+        &self,
+        ctx: &RequestCtx,
+        body: types::RegisterRequest,
+    ) -> Result<types::Session, ServiceError> {
+        self.identity.register(ctx, body).await
+    }
+
+    async fn login(
+        &self,
+        ctx: &RequestCtx,
+        body: types::LoginRequest,
+    ) -> Result<types::Session, ServiceError> {
+        self.identity.login(ctx, body).await
+    }
+
+    async fn refresh_session(
+        &self,
+        ctx: &RequestCtx,
+        body: types::RefreshSessionRequest,
+    ) -> Result<types::TokenPair, ServiceError> {
+        self.identity.refresh_session(ctx, body).await
+    }
+
+    async fn logout(&self, ctx: &RequestCtx<Principal>) -> Result<(), ServiceError> {
+        self.identity.logout(ctx).await
+    }
+
+    async fn get_me(&self, ctx: &RequestCtx<Principal>) -> Result<types::Me, ServiceError> {
+        self.identity.get_me(ctx).await
+    }
+
+    async fn update_me(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        body: types::UpdateMeRequest,
+    ) -> Result<types::Me, ServiceError> {
+        self.identity.update_me(ctx, body).await
+    }
+
+    async fn get_user(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::GetUserPath,
+    ) -> Result<types::UserProfile, ServiceError> {
+        self.identity.get_user(ctx, path.user_id).await
+    }
+
+    async fn get_user_by_handle(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::GetUserByHandlePath,
+    ) -> Result<types::UserProfile, ServiceError> {
+        self.identity.get_user_by_handle(ctx, &path.handle).await
     }
 }

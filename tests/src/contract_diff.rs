@@ -12,6 +12,8 @@
 //! - schemars sorts `required`; order is normalized.
 //! - Dropshot titles inline request/response body schemas with the Rust type's name.
 //! - WebSocket operations: Dropshot fixes their error type to its own `Error` schema.
+//! - Dropshot emits no security requirements (it has no field for them); the generated adapter
+//!   enforces the contract's, so compat-check sees the contract's `security` on both sides.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -371,7 +373,8 @@ pub fn parse(text: &str) -> Result<Value, String> {
 /// Rewrites the representation differences listed in the module docs on the emitted document so
 /// that a generic comparison (compat-check) sees only real differences: freeform `*/*` bodies take
 /// the contract's media types, inline body titles go, and specific error statuses the contract
-/// lists are expanded from the emitted `4XX`/`5XX` ranges.
+/// lists are expanded from the emitted `4XX`/`5XX` ranges; security requirements are the
+/// contract's.
 pub fn align_representation(contract: &Value, mut emitted: Value) -> Value {
     let c_ops = operations(contract);
     let Some(paths) = emitted.get_mut("paths").and_then(Value::as_object_mut) else {
@@ -385,6 +388,9 @@ pub fn align_representation(contract: &Value, mut emitted: Value) -> Value {
             let Some(c_op) = c_ops.get(&format!("{} {path}", method.to_uppercase())) else {
                 continue;
             };
+            if let (Some(security), Some(op)) = (c_op.get("security"), op.as_object_mut()) {
+                op.insert("security".into(), security.clone());
+            }
             let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
                 continue;
             };
@@ -420,6 +426,14 @@ pub fn align_representation(contract: &Value, mut emitted: Value) -> Value {
                 schema.remove("title");
             }
         }
+    }
+    if let (Some(security), Some(root)) = (contract.get("security"), emitted.as_object_mut()) {
+        root.insert("security".into(), security.clone());
+    }
+    if let Some(schemes) = contract.pointer("/components/securitySchemes")
+        && let Some(components) = emitted.get_mut("components").and_then(Value::as_object_mut)
+    {
+        components.insert("securitySchemes".into(), schemes.clone());
     }
     // The contract's shared error response (with its Retry-After header) is what both use.
     if let (Some(c), Some(e)) = (

@@ -106,6 +106,160 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/accounts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create an account
+         * @description Creates an account and signs it in (a new session). The handle is unique regardless of
+         *     letter case; the email is stored trimmed and lowercased. A taken handle or email answers
+         *     409 `conflict` with the same message for either, and nothing is created.
+         */
+        post: operations["register"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign in
+         * @description Starts a session for a handle (any letter case) or email and a password. An unknown
+         *     account and a wrong password both answer 401 `unauthenticated` with the same message.
+         */
+        post: operations["login"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Exchange a refresh token for a new token pair
+         * @description Rotates the session's refresh token: the one presented is used up and a new pair is
+         *     returned. An unknown, expired or revoked refresh token answers 401. A refresh token that
+         *     was already used answers 401 and revokes the whole session (it was presumably stolen), so
+         *     its access tokens stop working too.
+         */
+        post: operations["refresh_session"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/current": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Sign out of this session
+         * @description Revokes the session of the access token: its refresh token and its access tokens stop
+         *     working. Answers 401 when the token is missing or no longer valid.
+         */
+        delete: operations["logout"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The signed-in account
+         * @description The caller's own account, email included. Answers 401 without a valid access token.
+         */
+        get: operations["get_me"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Update the signed-in account's profile
+         * @description Changes the fields that are present; absent fields keep their value. An empty `bio` or
+         *     `avatar_url` clears it. Answers 401 without a valid access token.
+         */
+        patch: operations["update_me"];
+        trace?: never;
+    };
+    "/v1/users/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A user's public profile
+         * @description A user's profile, without the email. Answers 404 for an unknown id and 401 without a valid access token.
+         */
+        get: operations["get_user"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/handles/{handle}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A user's public profile, by handle
+         * @description Looks the handle up regardless of letter case. Answers 404 for an unknown handle and 401
+         *     without a valid access token. (Not under `/v1/users/`: a literal segment beside
+         *     `{user_id}` is ambiguous to the router.)
+         */
+        get: operations["get_user_by_handle"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -174,6 +328,97 @@ export interface components {
             build_commit: string;
             deployment_shape: components["schemas"]["DeploymentShape"];
             redis: components["schemas"]["RedisState"];
+        };
+        /**
+         * @description A user's unique name: 3 to 30 letters, digits or underscores. Unique regardless of letter
+         *     case (`Ann` and `ann` are the same handle); shown as typed at registration.
+         */
+        Handle: string;
+        /** @description The name shown for a user. */
+        DisplayName: string;
+        /** @description Profile text. */
+        Bio: string;
+        /** @description A password, 10 to 256 characters. */
+        Password: string;
+        /** @description A new account. */
+        RegisterRequest: {
+            handle: components["schemas"]["Handle"];
+            /**
+             * Format: email
+             * @description The account's email; stored trimmed and lowercased.
+             */
+            email: string;
+            password: components["schemas"]["Password"];
+            display_name: components["schemas"]["DisplayName"];
+        };
+        /** @description Credentials. */
+        LoginRequest: {
+            /** @description The handle (any letter case) or the email. */
+            login: string;
+            /** @description The password. */
+            password: string;
+        };
+        /** @description A refresh token to exchange. */
+        RefreshSessionRequest: {
+            /** @description The refresh token of the last token pair. */
+            refresh_token: string;
+        };
+        /** @description An access token and the refresh token that renews it. */
+        TokenPair: {
+            /** @description A JWT, sent as `Authorization: Bearer <access_token>`. */
+            access_token: string;
+            /** @description Opaque and single-use; exchange it at `refresh_session` before it expires. */
+            refresh_token: string;
+            /**
+             * @description Always `Bearer`.
+             * @enum {string}
+             */
+            token_type: "Bearer";
+            /**
+             * Format: int64
+             * @description Seconds until the access token expires.
+             */
+            expires_in: number;
+        };
+        /** @description The signed-in user's own account. */
+        Me: {
+            /** Format: uuid */
+            id: string;
+            handle: components["schemas"]["Handle"];
+            /** Format: email */
+            email: string;
+            display_name: components["schemas"]["DisplayName"];
+            /** @description Profile text. */
+            bio?: string | null;
+            /** @description An http(s) URL of the user's picture. */
+            avatar_url?: string | null;
+            /** Format: date-time */
+            created_at: string;
+        };
+        /** @description What anyone signed in may see of a user (no email). */
+        UserProfile: {
+            /** Format: uuid */
+            id: string;
+            handle: components["schemas"]["Handle"];
+            display_name: components["schemas"]["DisplayName"];
+            /** @description Profile text. */
+            bio?: string | null;
+            /** @description An http(s) URL of the user's picture. */
+            avatar_url?: string | null;
+            /** Format: date-time */
+            created_at: string;
+        };
+        /** @description Profile changes; absent fields are kept, an empty `bio` or `avatar_url` clears it. */
+        UpdateMeRequest: {
+            display_name?: components["schemas"]["DisplayName"];
+            bio?: components["schemas"]["Bio"];
+            /** @description An http(s) URL of the user's picture, or empty to clear it. */
+            avatar_url?: string;
+        };
+        /** @description A signed-in session (the account and its first token pair). */
+        Session: {
+            user: components["schemas"]["Me"];
+            tokens: components["schemas"]["TokenPair"];
         };
     };
     responses: {
@@ -300,6 +545,202 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Meta"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    register: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RegisterRequest"];
+            };
+        };
+        responses: {
+            /** @description The account was created; the session is signed in. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    login: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LoginRequest"];
+            };
+        };
+        responses: {
+            /** @description Signed in. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    refresh_session: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RefreshSessionRequest"];
+            };
+        };
+        responses: {
+            /** @description The new token pair. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenPair"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    logout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Signed out. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    get_me: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's account. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Me"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    update_me: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateMeRequest"];
+            };
+        };
+        responses: {
+            /** @description The updated account. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Me"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    get_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The profile. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserProfile"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    get_user_by_handle: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's handle, in any letter case. */
+                handle: components["schemas"]["Handle"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The profile. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserProfile"];
                 };
             };
             "4XX": components["responses"]["ApiError"];

@@ -9,4 +9,8 @@ mod migrations;
 mod openapi;
 mod readyz;
 mod redis_outage;
+mod v1_accounts;
+mod v1_me;
 mod v1_meta;
+mod v1_sessions;
+mod v1_users;

@@ -8,6 +8,8 @@ pub struct TestApp {
     pub server: Option<agora_server::RunningServer>,
     pub client: agora_client::Client,
     pub base_url: String,
+    /// The database the server uses (to inspect what it wrote).
+    pub database_url: String,
     sqlite_file: std::path::PathBuf,
 }
 
@@ -35,6 +37,11 @@ impl TestApp {
         // A test's own settings replace the defaults above.
         vars.retain(|(k, _)| !env.iter().any(|(e, _)| e == k));
         vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let database_url = vars
+            .iter()
+            .find(|(k, _)| k == "AGORA_DATABASE__URL")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
         let config = Config::load(&Sources {
             file: None,
             env: Some(vars),
@@ -47,6 +54,7 @@ impl TestApp {
             server: Some(server),
             client,
             base_url,
+            database_url,
             sqlite_file: database,
         })
     }
@@ -67,5 +75,118 @@ impl Drop for TestApp {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", self.sqlite_file.display()));
         }
+    }
+}
+
+/// The JWT key the identity tests configure, so they can forge tokens with it.
+pub const TEST_JWT_KID: &str = "e2e";
+/// The secret of [`TEST_JWT_KID`].
+pub const TEST_JWT_SECRET: &str = "e2e-signing-secret-0123456789abcdef";
+
+/// `AGORA_AUTH__KEYS` naming the test key.
+pub fn test_jwt_keys() -> String {
+    format!("[\"{TEST_JWT_KID}:{TEST_JWT_SECRET}\"]")
+}
+
+/// Runs an end-to-end body against a server on SQLite and, when `AGORA_TEST_DATABASE_URL` is set,
+/// one on PostgreSQL: `e2e_both_backends!(name, &[("AGORA_X", "v")], |app| async move { … })`.
+#[macro_export]
+macro_rules! e2e_both_backends {
+    ($name:ident, $env:expr, |$app:ident| $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let env: &[(&str, &str)] = $env;
+                let $app = $crate::support::TestApp::start_with(env).await;
+                $body.await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(db) = agora_db::testing::TestDb::postgres().await else {
+                    return;
+                };
+                let given: &[(&str, &str)] = $env;
+                let mut env: Vec<(&str, &str)> = given.to_vec();
+                env.push(("AGORA_DATABASE__URL", &db.config.url));
+                let $app = $crate::support::TestApp::start_with(&env).await;
+                $body.await;
+                drop(db);
+            }
+        }
+    };
+}
+
+/// The HTTP status of a client call, success or error.
+pub fn status<T>(
+    result: &Result<
+        agora_client::ResponseValue<T>,
+        agora_client::Error<agora_client::types::ApiError>,
+    >,
+) -> u16 {
+    match result {
+        Ok(r) => r.status().as_u16(),
+        Err(agora_client::Error::ErrorResponse(r)) => r.status().as_u16(),
+        Err(e) => e.status().map(|s| s.as_u16()).unwrap_or(0),
+    }
+}
+
+/// The error body of a failed client call.
+pub fn error_body<T: std::fmt::Debug>(
+    result: Result<
+        agora_client::ResponseValue<T>,
+        agora_client::Error<agora_client::types::ApiError>,
+    >,
+) -> (u16, agora_client::types::ApiError) {
+    match result {
+        Err(agora_client::Error::ErrorResponse(r)) => (r.status().as_u16(), r.into_inner()),
+        other => panic!("expected an error response, got {other:?}"),
+    }
+}
+
+impl TestApp {
+    /// Registers `handle` (password `password-of-<handle>`) and returns the session.
+    pub async fn register(&self, handle: &str) -> agora_client::types::Session {
+        self.client
+            .register()
+            .body(
+                agora_client::types::RegisterRequest::builder()
+                    .handle(handle)
+                    .email(format!("{}@example.com", handle.to_lowercase()))
+                    .password(format!("password-of-{handle}"))
+                    .display_name(format!("User {handle}")),
+            )
+            .send()
+            .await
+            .expect("register")
+            .into_inner()
+    }
+
+    /// A client for the same server that sends `token`.
+    pub fn client_with_token(&self, token: &str) -> agora_client::Client {
+        let client = agora_client::Client::connect(&self.base_url).expect("client builds");
+        client.credentials().set_token(token);
+        client
+    }
+
+    /// A raw JSON request (for inputs the typed client refuses to build).
+    pub async fn raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let response = reqwest::Client::new()
+            .request(method, format!("{}{path}", self.base_url))
+            .json(&body)
+            .send()
+            .await
+            .expect("answers");
+        let status = response.status().as_u16();
+        let json = response.json().await.unwrap_or(serde_json::Value::Null);
+        (status, json)
     }
 }

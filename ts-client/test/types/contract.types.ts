@@ -74,7 +74,7 @@ export function requiredFields(): void {
   const error: ApiError = { error_code: "not_found", message: "no such user" };
   // @ts-expect-error: the refresh body requires `refresh_token`
   const refresh: RefreshSessionRequest = {};
-  const pair: RefreshSessionResponse = { access_token: "a", refresh_token: "r" };
+  const pair: RefreshSessionResponse = { access_token: "a", refresh_token: "r", token_type: "Bearer", expires_in: 900 };
   void detail;
   void error;
   void refresh;

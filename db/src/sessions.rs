@@ -1,0 +1,288 @@
+//! The sessions repository: sign-ins and their single-use refresh tokens (stored hashed).
+//!
+//! A session is a refresh-token family. Rotation marks the presented token used and inserts its
+//! successor in one transaction; the mark is a conditional update (`WHERE used_at IS NULL`), so of
+//! two concurrent rotations of the same token exactly one wins and the other is seen as reuse.
+
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::pool::{Db, Target};
+use crate::schema::{refresh_tokens, sessions, users};
+use crate::sql_types::{DbTime, DbUuid};
+use crate::{DbError, dispatch};
+
+/// A session as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// UUIDv7.
+    pub id: Uuid,
+    /// Whose session.
+    pub user_id: Uuid,
+    /// When the user signed in.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// The last refresh.
+    pub last_used_at: chrono::DateTime<chrono::Utc>,
+    /// The `User-Agent` at sign-in.
+    pub user_agent: Option<String>,
+    /// The peer address at sign-in.
+    pub ip: Option<String>,
+    /// When it was revoked (logout, or refresh-token reuse).
+    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// What `create_session` needs.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// Whose session.
+    pub user_id: Uuid,
+    /// The `User-Agent` at sign-in.
+    pub user_agent: Option<String>,
+    /// The peer address at sign-in.
+    pub ip: Option<String>,
+    /// The hash of the session's first refresh token.
+    pub refresh_token_hash: String,
+}
+
+/// A live session, as the authenticator needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveSession {
+    /// Whose session.
+    pub user_id: Uuid,
+    /// The user's role (`user` or `admin`).
+    pub role: String,
+}
+
+/// The session a refresh token belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionRef {
+    /// The session.
+    pub session_id: Uuid,
+    /// Its user.
+    pub user_id: Uuid,
+}
+
+/// What presenting a refresh token did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was unused: it is now used and its successor is stored.
+    Rotated(SessionRef),
+    /// The token had been used before: the whole session is now revoked.
+    Reused(SessionRef),
+    /// The session was already revoked (nothing changed).
+    Revoked(SessionRef),
+    /// The token is older than the refresh lifetime (nothing changed).
+    Expired,
+    /// No such token.
+    Unknown,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = sessions)]
+#[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+struct Row {
+    id: DbUuid,
+    user_id: DbUuid,
+    created_at: DbTime,
+    last_used_at: DbTime,
+    user_agent: Option<String>,
+    ip: Option<String>,
+    revoked_at: Option<DbTime>,
+}
+
+impl From<Row> for Session {
+    fn from(r: Row) -> Self {
+        Session {
+            id: r.id.0,
+            user_id: r.user_id.0,
+            created_at: r.created_at.0,
+            last_used_at: r.last_used_at.0,
+            user_agent: r.user_agent,
+            ip: r.ip,
+            revoked_at: r.revoked_at.map(|t| t.0),
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = sessions)]
+struct Insert<'a> {
+    id: DbUuid,
+    user_id: DbUuid,
+    created_at: DbTime,
+    last_used_at: DbTime,
+    user_agent: Option<&'a str>,
+    ip: Option<&'a str>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = refresh_tokens)]
+struct InsertToken<'a> {
+    token_hash: &'a str,
+    session_id: DbUuid,
+    issued_at: DbTime,
+}
+
+impl Db {
+    /// Creates a session with its first refresh token, in one transaction.
+    pub async fn create_session(&self, new: &NewSession) -> Result<Session, DbError> {
+        let now = DbTime::now();
+        let id = DbUuid(Uuid::now_v7());
+        let insert = Insert {
+            id,
+            user_id: DbUuid(new.user_id),
+            created_at: now,
+            last_used_at: now,
+            user_agent: new.user_agent.as_deref(),
+            ip: new.ip.as_deref(),
+        };
+        let token = InsertToken {
+            token_hash: &new.refresh_token_hash,
+            session_id: id,
+            issued_at: now,
+        };
+        let mut conn = self.write().await?;
+        let row: Row = self
+            .run("create_session", Target::Primary, async {
+                dispatch!(conn, c => c.transaction(async |c| {
+                    let row: Row = diesel::insert_into(sessions::table)
+                        .values(&insert)
+                        .returning(Row::as_returning())
+                        .get_result(c)
+                        .await?;
+                    diesel::insert_into(refresh_tokens::table).values(&token).execute(c).await?;
+                    Ok::<Row, diesel::result::Error>(row)
+                }).await)
+            })
+            .await?;
+        self.wrote(new.user_id).await;
+        Ok(row.into())
+    }
+
+    /// A session by id (any state), read on the primary.
+    pub async fn get_session(&self, id: Uuid) -> Result<Session, DbError> {
+        let mut conn = self.write().await?;
+        let row: Row = self
+            .run("get_session", Target::Primary, async {
+                dispatch!(conn, c => sessions::table.find(DbUuid(id)).select(Row::as_select()).first(c).await)
+            })
+            .await?;
+        Ok(row.into())
+    }
+
+    /// The session `id` of `user_id` when it is not revoked, with the user's role; `NotFound`
+    /// otherwise. Reads the primary, so a revocation is seen at once (replicas lag).
+    pub async fn get_active_session(
+        &self,
+        id: Uuid,
+        user_id: Uuid,
+    ) -> Result<ActiveSession, DbError> {
+        let mut conn = self.write().await?;
+        let (user, role): (DbUuid, String) = self
+            .run("get_active_session", Target::Primary, async {
+                dispatch!(conn, c => sessions::table
+                    .inner_join(users::table)
+                    .filter(sessions::id.eq(DbUuid(id)))
+                    .filter(sessions::user_id.eq(DbUuid(user_id)))
+                    .filter(sessions::revoked_at.is_null())
+                    .select((users::id, users::role))
+                    .first(c)
+                    .await)
+            })
+            .await?;
+        Ok(ActiveSession {
+            user_id: user.0,
+            role,
+        })
+    }
+
+    /// Revokes session `id` of `user_id` (the ownership check is part of the update). Returns
+    /// whether this call revoked it; `false` when it was already revoked or is not theirs.
+    pub async fn revoke_session(&self, id: Uuid, user_id: Uuid) -> Result<bool, DbError> {
+        let mut conn = self.write().await?;
+        let n = self
+            .run("revoke_session", Target::Primary, async {
+                dispatch!(conn, c => diesel::update(sessions::table
+                        .filter(sessions::id.eq(DbUuid(id)))
+                        .filter(sessions::user_id.eq(DbUuid(user_id)))
+                        .filter(sessions::revoked_at.is_null()))
+                    .set(sessions::revoked_at.eq(Some(DbTime::now())))
+                    .execute(c)
+                    .await)
+            })
+            .await?;
+        self.wrote(user_id).await;
+        Ok(n > 0)
+    }
+
+    /// Presents the refresh token hashed `presented`: when it is unused, younger than
+    /// `issued_after` and its session live, marks it used and stores `successor` in its place.
+    /// A token used before revokes its session. One transaction; see [`Rotation`].
+    pub async fn rotate_refresh_token(
+        &self,
+        presented: &str,
+        successor: &str,
+        issued_after: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Rotation, DbError> {
+        let now = DbTime::now();
+        let issued_after = DbTime(issued_after);
+        let mut conn = self.write().await?;
+        let outcome = self
+            .run("rotate_refresh_token", Target::Primary, async {
+                dispatch!(conn, c => c.transaction(async |c| {
+                    // The write comes first: on SQLite it takes the write lock at once (no
+                    // read-to-write upgrade to deadlock on); on PostgreSQL it locks the row.
+                    let marked = diesel::update(refresh_tokens::table
+                            .filter(refresh_tokens::token_hash.eq(presented))
+                            .filter(refresh_tokens::used_at.is_null())
+                            .filter(refresh_tokens::issued_at.gt(issued_after)))
+                        .set(refresh_tokens::used_at.eq(Some(now)))
+                        .execute(c)
+                        .await?;
+                    let found: Option<(DbUuid, DbUuid, Option<DbTime>, Option<DbTime>)> = refresh_tokens::table
+                        .inner_join(sessions::table)
+                        .filter(refresh_tokens::token_hash.eq(presented))
+                        .select((sessions::id, sessions::user_id, refresh_tokens::used_at, sessions::revoked_at))
+                        .first(c)
+                        .await
+                        .optional()?;
+                    let Some((session_id, user_id, used_at, revoked_at)) = found else {
+                        return Ok::<Rotation, diesel::result::Error>(Rotation::Unknown);
+                    };
+                    let session = SessionRef { session_id: session_id.0, user_id: user_id.0 };
+                    if marked == 1 {
+                        if revoked_at.is_some() {
+                            return Ok(Rotation::Revoked(session));
+                        }
+                        diesel::insert_into(refresh_tokens::table)
+                            .values(&InsertToken { token_hash: successor, session_id, issued_at: now })
+                            .execute(c)
+                            .await?;
+                        diesel::update(sessions::table.find(session_id))
+                            .set(sessions::last_used_at.eq(now))
+                            .execute(c)
+                            .await?;
+                        return Ok(Rotation::Rotated(session));
+                    }
+                    if used_at.is_none() {
+                        // Unused but not marked: only the age filter can have excluded it.
+                        return Ok(Rotation::Expired);
+                    }
+                    if revoked_at.is_some() {
+                        return Ok(Rotation::Revoked(session));
+                    }
+                    diesel::update(sessions::table.find(session_id).filter(sessions::revoked_at.is_null()))
+                        .set(sessions::revoked_at.eq(Some(now)))
+                        .execute(c)
+                        .await?;
+                    Ok(Rotation::Reused(session))
+                }).await)
+            })
+            .await?;
+        if let Rotation::Rotated(s) | Rotation::Reused(s) = &outcome {
+            self.wrote(s.user_id).await;
+        }
+        Ok(outcome)
+    }
+}

@@ -1,0 +1,256 @@
+//! The identity repositories on both backends: login lookups, profile updates, sessions with
+//! refresh-token rotation and reuse detection, and the append-only audit trail.
+
+use agora_db::audit::NewAuditEvent;
+use agora_db::sessions::{NewSession, Rotation};
+use agora_db::users::{NewUser, ProfileChanges};
+use agora_db::{DbError, ReadPolicy, both_backends, dispatch};
+use diesel_async::SimpleAsyncConnection;
+
+fn new_user(handle: &str) -> NewUser {
+    NewUser {
+        handle: handle.into(),
+        email: format!("{}@example.com", handle.to_lowercase()),
+        display_name: "Ann".into(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+    }
+}
+
+fn new_session(user_id: uuid::Uuid, hash: &str) -> NewSession {
+    NewSession {
+        user_id,
+        user_agent: Some("test".into()),
+        ip: Some("127.0.0.1".into()),
+        refresh_token_hash: hash.into(),
+    }
+}
+
+fn long_ago() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now() - chrono::Duration::days(1)
+}
+
+both_backends!(
+    users_are_found_by_handle_in_any_case_or_by_email,
+    |t| async move {
+        let ann = t.db.create_user(&new_user("Ann_1")).await.expect("create");
+        assert_eq!(
+            t.db.find_user_by_login("ann_1").await.expect("handle").id,
+            ann.id
+        );
+        assert_eq!(
+            t.db.find_user_by_login("ANN_1").await.expect("handle").id,
+            ann.id
+        );
+        assert_eq!(
+            t.db.find_user_by_login(" Ann_1@Example.com ")
+                .await
+                .expect("email")
+                .id,
+            ann.id
+        );
+        assert!(matches!(
+            t.db.find_user_by_login("nobody").await,
+            Err(DbError::NotFound)
+        ));
+        let by_handle =
+            t.db.get_user_by_handle("aNN_1", ReadPolicy::Anyone)
+                .await
+                .expect("by handle");
+        assert_eq!(by_handle.handle, "Ann_1", "shown as typed");
+    }
+);
+
+both_backends!(
+    profile_changes_keep_absent_fields_and_clear_with_none,
+    |t| async move {
+        let ann = t.db.create_user(&new_user("ann")).await.expect("create");
+        let changed =
+            t.db.update_profile(
+                ann.id,
+                &ProfileChanges {
+                    bio: Some(Some("hi".into())),
+                    avatar_url: Some(Some("https://example.com/a.png".into())),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("update");
+        assert_eq!(changed.display_name, "Ann");
+        assert_eq!(changed.bio.as_deref(), Some("hi"));
+        let cleared =
+            t.db.update_profile(
+                ann.id,
+                &ProfileChanges {
+                    display_name: Some("Annie".into()),
+                    bio: Some(None),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("update");
+        assert_eq!(cleared.display_name, "Annie");
+        assert_eq!(cleared.bio, None);
+        assert_eq!(
+            cleared.avatar_url.as_deref(),
+            Some("https://example.com/a.png")
+        );
+    }
+);
+
+both_backends!(
+    refresh_tokens_rotate_once_and_reuse_revokes_the_session,
+    |t| async move {
+        let ann = t.db.create_user(&new_user("ann")).await.expect("create");
+        let session =
+            t.db.create_session(&new_session(ann.id, "h1"))
+                .await
+                .expect("session");
+        assert_eq!(
+            t.db.get_active_session(session.id, ann.id)
+                .await
+                .expect("active")
+                .user_id,
+            ann.id
+        );
+        let first =
+            t.db.rotate_refresh_token("h1", "h2", long_ago())
+                .await
+                .expect("rotate");
+        assert!(matches!(first, Rotation::Rotated(s) if s.session_id == session.id));
+        let second =
+            t.db.rotate_refresh_token("h2", "h3", long_ago())
+                .await
+                .expect("rotate");
+        assert!(matches!(second, Rotation::Rotated(_)));
+        // h1 again: theft. The session ends, and with it h3.
+        let reuse =
+            t.db.rotate_refresh_token("h1", "h4", long_ago())
+                .await
+                .expect("reuse");
+        assert!(matches!(reuse, Rotation::Reused(s) if s.user_id == ann.id));
+        assert!(
+            t.db.get_session(session.id)
+                .await
+                .expect("get")
+                .revoked_at
+                .is_some()
+        );
+        assert!(matches!(
+            t.db.get_active_session(session.id, ann.id).await,
+            Err(DbError::NotFound)
+        ));
+        assert!(matches!(
+            t.db.rotate_refresh_token("h3", "h5", long_ago())
+                .await
+                .expect("revoked"),
+            Rotation::Revoked(_)
+        ));
+        assert_eq!(
+            t.db.rotate_refresh_token("nope", "h6", long_ago())
+                .await
+                .expect("unknown"),
+            Rotation::Unknown
+        );
+    }
+);
+
+both_backends!(old_refresh_tokens_expire_without_revoking, |t| async move {
+    let ann = t.db.create_user(&new_user("ann")).await.expect("create");
+    let session =
+        t.db.create_session(&new_session(ann.id, "h1"))
+            .await
+            .expect("session");
+    let future = chrono::Utc::now() + chrono::Duration::seconds(60);
+    assert_eq!(
+        t.db.rotate_refresh_token("h1", "h2", future)
+            .await
+            .expect("expired"),
+        Rotation::Expired
+    );
+    assert!(
+        t.db.get_session(session.id)
+            .await
+            .expect("get")
+            .revoked_at
+            .is_none()
+    );
+});
+
+both_backends!(
+    concurrent_rotations_of_one_token_have_one_winner,
+    |t| async move {
+        let ann = t.db.create_user(&new_user("ann")).await.expect("create");
+        t.db.create_session(&new_session(ann.id, "h1"))
+            .await
+            .expect("session");
+        let (a, b) = tokio::join!(
+            t.db.rotate_refresh_token("h1", "a2", long_ago()),
+            t.db.rotate_refresh_token("h1", "b2", long_ago()),
+        );
+        let outcomes = [a.expect("a"), b.expect("b")];
+        let rotated = outcomes
+            .iter()
+            .filter(|o| matches!(o, Rotation::Rotated(_)))
+            .count();
+        let reused = outcomes
+            .iter()
+            .filter(|o| matches!(o, Rotation::Reused(_)))
+            .count();
+        assert_eq!((rotated, reused), (1, 1), "{outcomes:?}");
+    }
+);
+
+both_backends!(sessions_are_revoked_only_by_their_owner, |t| async move {
+    let ann = t.db.create_user(&new_user("ann")).await.expect("create");
+    let bob = t.db.create_user(&new_user("bob")).await.expect("create");
+    let session =
+        t.db.create_session(&new_session(ann.id, "h1"))
+            .await
+            .expect("session");
+    assert!(
+        !t.db
+            .revoke_session(session.id, bob.id)
+            .await
+            .expect("not bob's")
+    );
+    assert!(
+        t.db.revoke_session(session.id, ann.id)
+            .await
+            .expect("ann's")
+    );
+    assert!(
+        !t.db
+            .revoke_session(session.id, ann.id)
+            .await
+            .expect("already")
+    );
+});
+
+both_backends!(audit_events_are_append_only, |t| async move {
+    let ann = t.db.create_user(&new_user("ann")).await.expect("create");
+    for action in ["register", "login"] {
+        t.db.record_audit_event(&NewAuditEvent {
+            actor_user_id: Some(ann.id),
+            action: action.into(),
+            target: Some(format!("user:{}", ann.id)),
+            outcome: "success".into(),
+            ip: Some("127.0.0.1".into()),
+            user_agent: None,
+            request_id: "r1".into(),
+        })
+        .await
+        .expect("record");
+    }
+    let events =
+        t.db.list_audit_events_by_actor(ann.id, 10, ReadPolicy::Primary)
+            .await
+            .expect("list");
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["register", "login"]);
+    let mut conn = t.db.write().await.expect("conn");
+    let update =
+        dispatch!(conn, c => c.batch_execute("UPDATE audit_events SET outcome = 'x'").await);
+    assert!(update.is_err(), "updates are refused");
+    let delete = dispatch!(conn, c => c.batch_execute("DELETE FROM audit_events").await);
+    assert!(delete.is_err(), "deletes are refused");
+});

@@ -1,0 +1,432 @@
+//! Identity: accounts, sign-in sessions, tokens and profiles — the rules behind the `identity`
+//! operations, and the bearer-token [`Authenticator`].
+//!
+//! A session is one sign-in. Its access tokens are short-lived JWTs ([`tokens`]); its refresh
+//! token is single-use and rotated on every refresh. Presenting a refresh token that was already
+//! used means two parties hold it, so the whole session is revoked and the event is audited.
+//! The authenticator checks the token and then that its session is not revoked (a primary read).
+// TODO-perf: the next increment replaces that read with an in-process deny-set of revoked
+// sessions, broadcast between instances through the broker.
+
+pub mod passwords;
+pub mod tokens;
+
+use std::sync::Arc;
+
+use agora_api::rt::{AuthFuture, Authenticator, Principal, RequestCtx, ServiceError};
+use agora_api::types;
+use agora_db::audit::NewAuditEvent;
+use agora_db::sessions::{NewSession, Rotation};
+use agora_db::users::{NewUser, ProfileChanges, User};
+use agora_db::{Db, DbError, ReadPolicy};
+
+use crate::config::AuthConfig;
+use crate::db_errors::service_error;
+use passwords::{PasswordError, Passwords};
+use tokens::{KeyRing, TokenError};
+
+/// Longest `User-Agent` kept with a session or audit event, in bytes.
+const USER_AGENT_MAX_BYTES: usize = 512;
+
+/// The one answer to a failed sign-in, whatever failed.
+const BAD_CREDENTIALS: &str = "invalid handle, email or password";
+/// The one answer to a refused access token, whatever was wrong with it.
+const BAD_ACCESS_TOKEN: &str = "the access token is invalid or expired";
+/// The one answer to a refused refresh token.
+const BAD_REFRESH_TOKEN: &str = "the refresh token is invalid or expired";
+
+/// The identity service; cheap to share.
+#[derive(Clone)]
+pub struct Identity {
+    db: Db,
+    passwords: Passwords,
+    keys: Arc<KeyRing>,
+    refresh_ttl_secs: u64,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("keys", &self.keys)
+            .finish()
+    }
+}
+
+/// Why the identity service could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// Bad key ring.
+    #[error("auth.keys: {0}")]
+    Keys(String),
+    /// Bad hashing parameters, or the dummy hash failed.
+    #[error("auth: {0}")]
+    Passwords(#[from] PasswordError),
+}
+
+fn unauthenticated(message: &str) -> ServiceError {
+    ServiceError::Unauthenticated {
+        message: message.into(),
+    }
+}
+
+fn hashing_failed(e: PasswordError) -> ServiceError {
+    ServiceError::internal(e)
+}
+
+fn token_failed(e: TokenError) -> ServiceError {
+    ServiceError::internal(e)
+}
+
+fn user_agent<P>(ctx: &RequestCtx<P>) -> Option<String> {
+    ctx.user_agent.as_ref().map(|ua| {
+        let mut end = ua.len().min(USER_AGENT_MAX_BYTES);
+        while !ua.is_char_boundary(end) {
+            end -= 1;
+        }
+        ua[..end].to_owned()
+    })
+}
+
+/// A value the database returned that the contract's schema refuses (a bug: writes validate).
+fn stored<T: TryFrom<String>>(value: String, what: &str) -> Result<T, ServiceError> {
+    T::try_from(value)
+        .map_err(|_| ServiceError::internal(format!("stored {what} violates the contract")))
+}
+
+fn me(user: User) -> Result<types::Me, ServiceError> {
+    Ok(types::Me {
+        id: user.id,
+        handle: stored(user.handle, "handle")?,
+        email: user.email,
+        display_name: stored(user.display_name, "display_name")?,
+        bio: user.bio.map(|b| stored(b, "bio")).transpose()?,
+        avatar_url: user
+            .avatar_url
+            .map(|a| stored(a, "avatar_url"))
+            .transpose()?,
+        created_at: user.created_at,
+    })
+}
+
+fn profile(user: User) -> Result<types::UserProfile, ServiceError> {
+    Ok(types::UserProfile {
+        id: user.id,
+        handle: stored(user.handle, "handle")?,
+        display_name: stored(user.display_name, "display_name")?,
+        bio: user.bio.map(|b| stored(b, "bio")).transpose()?,
+        avatar_url: user
+            .avatar_url
+            .map(|a| stored(a, "avatar_url"))
+            .transpose()?,
+        created_at: user.created_at,
+    })
+}
+
+impl Identity {
+    /// Builds the service (computes the dummy hash: one hash's time).
+    pub async fn new(db: Db, config: &AuthConfig) -> Result<Identity, IdentityError> {
+        let keys = KeyRing::new(config).map_err(IdentityError::Keys)?;
+        Ok(Identity {
+            db,
+            passwords: Passwords::new(config).await?,
+            keys: Arc::new(keys),
+            refresh_ttl_secs: config.refresh_ttl_secs,
+        })
+    }
+
+    /// The bearer-token verifier for the generated adapter.
+    pub fn authenticator(&self) -> Arc<dyn Authenticator> {
+        Arc::new(self.clone())
+    }
+
+    /// Appends an audit event; a failure is logged, never shown to the caller (the operation it
+    /// records has already happened or been refused).
+    async fn audit<P>(
+        &self,
+        ctx: &RequestCtx<P>,
+        actor: Option<uuid::Uuid>,
+        action: &str,
+        target: Option<String>,
+        outcome: &str,
+    ) {
+        let event = NewAuditEvent {
+            actor_user_id: actor,
+            action: action.into(),
+            target,
+            outcome: outcome.into(),
+            ip: Some(ctx.remote_addr.ip().to_string()),
+            user_agent: user_agent(ctx),
+            request_id: ctx.request_id.clone(),
+        };
+        if let Err(e) = self.db.record_audit_event(&event).await {
+            tracing::error!(audit.action = action, error = %e, "cannot record the audit event");
+        }
+    }
+
+    /// A new session for `user` and its first token pair.
+    async fn start_session<P>(
+        &self,
+        ctx: &RequestCtx<P>,
+        user: &User,
+    ) -> Result<(uuid::Uuid, types::TokenPair), ServiceError> {
+        let (refresh, refresh_hash) = tokens::new_refresh_token().map_err(token_failed)?;
+        let session = self
+            .db
+            .create_session(&NewSession {
+                user_id: user.id,
+                user_agent: user_agent(ctx),
+                ip: Some(ctx.remote_addr.ip().to_string()),
+                refresh_token_hash: refresh_hash,
+            })
+            .await
+            .map_err(|e| service_error(e, "session"))?;
+        let pair = self.token_pair(user.id, session.id, refresh)?;
+        Ok((session.id, pair))
+    }
+
+    fn token_pair(
+        &self,
+        user_id: uuid::Uuid,
+        session_id: uuid::Uuid,
+        refresh_token: String,
+    ) -> Result<types::TokenPair, ServiceError> {
+        Ok(types::TokenPair {
+            access_token: self
+                .keys
+                .issue_access(user_id, session_id)
+                .map_err(token_failed)?,
+            refresh_token,
+            token_type: types::TokenPairTokenType::Bearer,
+            expires_in: i64::try_from(self.keys.access_ttl_secs()).unwrap_or(i64::MAX),
+        })
+    }
+
+    /// `register`: creates the account and signs it in.
+    pub async fn register(
+        &self,
+        ctx: &RequestCtx,
+        body: types::RegisterRequest,
+    ) -> Result<types::Session, ServiceError> {
+        let password_hash = self
+            .passwords
+            .hash(&body.password)
+            .await
+            .map_err(hashing_failed)?;
+        let new = NewUser {
+            handle: body.handle.to_string(),
+            email: body.email.trim().to_lowercase(),
+            display_name: body.display_name.to_string(),
+            password_hash,
+        };
+        let user = match self.db.create_user(&new).await {
+            Ok(user) => user,
+            Err(DbError::Conflict { .. }) => {
+                self.audit(ctx, None, "register", None, "conflict").await;
+                // One message for either field: no more is revealed than that one is taken.
+                return Err(ServiceError::Conflict {
+                    message: "the handle or email is already in use".into(),
+                });
+            }
+            Err(e) => return Err(service_error(e, "user")),
+        };
+        self.audit(
+            ctx,
+            Some(user.id),
+            "register",
+            Some(format!("user:{}", user.id)),
+            "success",
+        )
+        .await;
+        let (_, tokens) = self.start_session(ctx, &user).await?;
+        Ok(types::Session {
+            user: me(user)?,
+            tokens,
+        })
+    }
+
+    /// `login`: checks the credentials and starts a session. An unknown account and a wrong
+    /// password take the same time and get the same answer.
+    pub async fn login(
+        &self,
+        ctx: &RequestCtx,
+        body: types::LoginRequest,
+    ) -> Result<types::Session, ServiceError> {
+        let user = match self.db.find_user_by_login(&body.login).await {
+            Ok(user) => Some(user),
+            Err(DbError::NotFound) => None,
+            Err(e) => return Err(service_error(e, "user")),
+        };
+        let valid = self
+            .passwords
+            .verify(
+                &body.password,
+                user.as_ref().map(|u| u.password_hash.as_str()),
+            )
+            .await
+            .map_err(hashing_failed)?;
+        let user = match user {
+            Some(user) if valid => user,
+            other => {
+                // The typed login is not recorded: it may be a password typed in the wrong field.
+                let actor = other.map(|u| u.id);
+                let target = actor.map(|id| format!("user:{id}"));
+                self.audit(ctx, actor, "login", target, "failure").await;
+                return Err(unauthenticated(BAD_CREDENTIALS));
+            }
+        };
+        let (session_id, tokens) = self.start_session(ctx, &user).await?;
+        self.audit(
+            ctx,
+            Some(user.id),
+            "login",
+            Some(format!("session:{session_id}")),
+            "success",
+        )
+        .await;
+        Ok(types::Session {
+            user: me(user)?,
+            tokens,
+        })
+    }
+
+    /// `refresh_session`: rotates the refresh token; a reused one revokes the session.
+    pub async fn refresh_session(
+        &self,
+        ctx: &RequestCtx,
+        body: types::RefreshSessionRequest,
+    ) -> Result<types::TokenPair, ServiceError> {
+        let presented = tokens::hash_refresh_token(&body.refresh_token);
+        let (next, next_hash) = tokens::new_refresh_token().map_err(token_failed)?;
+        let ttl = chrono::Duration::seconds(
+            i64::try_from(self.refresh_ttl_secs).unwrap_or(i64::MAX / 1000),
+        );
+        let issued_after = chrono::Utc::now() - ttl;
+        let rotation = self
+            .db
+            .rotate_refresh_token(&presented, &next_hash, issued_after)
+            .await
+            .map_err(|e| service_error(e, "session"))?;
+        match rotation {
+            Rotation::Rotated(s) => self.token_pair(s.user_id, s.session_id, next),
+            Rotation::Reused(s) => {
+                tracing::warn!(user.id = %s.user_id, session.id = %s.session_id, "refresh token reused; session revoked");
+                self.audit(
+                    ctx,
+                    Some(s.user_id),
+                    "refresh_token_reuse",
+                    Some(format!("session:{}", s.session_id)),
+                    "session_revoked",
+                )
+                .await;
+                Err(unauthenticated(BAD_REFRESH_TOKEN))
+            }
+            Rotation::Revoked(_) | Rotation::Expired | Rotation::Unknown => {
+                Err(unauthenticated(BAD_REFRESH_TOKEN))
+            }
+        }
+    }
+
+    /// `logout`: revokes the caller's session.
+    pub async fn logout(&self, ctx: &RequestCtx<Principal>) -> Result<(), ServiceError> {
+        let p = &ctx.principal;
+        self.db
+            .revoke_session(p.session_id, p.user_id)
+            .await
+            .map_err(|e| service_error(e, "session"))?;
+        self.audit(
+            ctx,
+            Some(p.user_id),
+            "logout",
+            Some(format!("session:{}", p.session_id)),
+            "success",
+        )
+        .await;
+        Ok(())
+    }
+
+    /// `get_me`.
+    pub async fn get_me(&self, ctx: &RequestCtx<Principal>) -> Result<types::Me, ServiceError> {
+        let id = ctx.principal.user_id;
+        let user = self
+            .db
+            .get_user(id, ReadPolicy::ForUser(id))
+            .await
+            .map_err(|e| service_error(e, "user"))?;
+        me(user)
+    }
+
+    /// `update_me`: present fields change; an empty `bio` or `avatar_url` clears it.
+    pub async fn update_me(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        body: types::UpdateMeRequest,
+    ) -> Result<types::Me, ServiceError> {
+        let clearable = |v: String| if v.is_empty() { None } else { Some(v) };
+        let changes = ProfileChanges {
+            display_name: body.display_name.map(|d| d.to_string()),
+            bio: body.bio.map(|b| clearable(b.to_string())),
+            avatar_url: body.avatar_url.map(|a| clearable(a.to_string())),
+        };
+        let user = self
+            .db
+            .update_profile(ctx.principal.user_id, &changes)
+            .await
+            .map_err(|e| service_error(e, "user"))?;
+        me(user)
+    }
+
+    /// `get_user`: a public profile.
+    pub async fn get_user(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        id: uuid::Uuid,
+    ) -> Result<types::UserProfile, ServiceError> {
+        let user = self
+            .db
+            .get_user(id, ReadPolicy::ForUser(ctx.principal.user_id))
+            .await
+            .map_err(|e| service_error(e, "user"))?;
+        profile(user)
+    }
+
+    /// `get_user_by_handle`: a public profile, by handle in any case.
+    pub async fn get_user_by_handle(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        handle: &str,
+    ) -> Result<types::UserProfile, ServiceError> {
+        let user = self
+            .db
+            .get_user_by_handle(handle, ReadPolicy::ForUser(ctx.principal.user_id))
+            .await
+            .map_err(|e| service_error(e, "user"))?;
+        profile(user)
+    }
+}
+
+impl Authenticator for Identity {
+    fn authenticate<'a>(&'a self, token: &'a str) -> AuthFuture<'a> {
+        Box::pin(async move {
+            let verified = self.keys.verify_access(token).map_err(|e| {
+                tracing::debug!(auth.reason = %e, "access token refused");
+                unauthenticated(BAD_ACCESS_TOKEN)
+            })?;
+            match self
+                .db
+                .get_active_session(verified.session_id, verified.user_id)
+                .await
+            {
+                Ok(session) => Ok(Principal {
+                    user_id: session.user_id,
+                    session_id: verified.session_id,
+                    roles: vec![session.role],
+                }),
+                Err(DbError::NotFound) => {
+                    tracing::debug!(session.id = %verified.session_id, "access token of a revoked session");
+                    Err(unauthenticated(BAD_ACCESS_TOKEN))
+                }
+                Err(e) => Err(service_error(e, "session")),
+            }
+        })
+    }
+}

@@ -1,0 +1,123 @@
+//! `POST /v1/accounts` (register): sign-up, uniqueness, validation from the contract.
+
+use agora_client::types::RegisterRequest;
+use serde_json::json;
+
+use crate::e2e_both_backends;
+use crate::support::{TestApp, error_body};
+
+e2e_both_backends!(
+    registering_signs_in_with_a_normalized_email,
+    &[],
+    |app| async move {
+        let response = app
+            .client
+            .register()
+            .body(
+                RegisterRequest::builder()
+                    .handle("Ann_1")
+                    .email("Ann@Example.COM")
+                    .password("a long enough password")
+                    .display_name("Ann"),
+            )
+            .send()
+            .await
+            .expect("register");
+        assert_eq!(response.status().as_u16(), 201);
+        let session = response.into_inner();
+        assert_eq!(session.user.handle.as_str(), "Ann_1", "shown as typed");
+        assert_eq!(session.user.email, "ann@example.com");
+        assert_eq!(session.tokens.token_type.to_string(), "Bearer");
+        assert_eq!(session.tokens.expires_in, 900);
+        assert_ne!(session.tokens.access_token, session.tokens.refresh_token);
+        let me = app
+            .client_with_token(&session.tokens.access_token)
+            .get_me()
+            .send()
+            .await
+            .expect("the new session works")
+            .into_inner();
+        assert_eq!(me.id, session.user.id);
+    }
+);
+
+e2e_both_backends!(
+    a_taken_handle_in_any_case_or_email_is_409,
+    &[],
+    |app| async move {
+        app.register("ann").await;
+        let attempt = |handle: &str, email: &str| {
+            app.client.register().body(
+                RegisterRequest::builder()
+                    .handle(handle)
+                    .email(email)
+                    .password("a long enough password")
+                    .display_name("Other"),
+            )
+        };
+        let (status, by_handle) = error_body(attempt("ANN", "other@example.com").send().await);
+        assert_eq!(status, 409);
+        assert_eq!(by_handle.error_code.as_str(), "conflict");
+        let (status, by_email) = error_body(attempt("other", "Ann@example.com").send().await);
+        assert_eq!(status, 409);
+        assert_eq!(
+            by_handle.message, by_email.message,
+            "one message for either field"
+        );
+    }
+);
+
+#[tokio::test]
+async fn invalid_input_is_400_naming_every_field() {
+    let app = TestApp::start().await;
+    let (status, body) = app
+        .raw(
+            reqwest::Method::POST,
+            "/v1/accounts",
+            json!({"handle": "no-dashes", "email": "not an email", "password": "short", "display_name": "X"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error_code"], "invalid_request");
+    let mut named: Vec<(String, String)> = body["details"]
+        .as_array()
+        .expect("details")
+        .iter()
+        .map(|d| {
+            (
+                d["pointer"].as_str().unwrap_or_default().to_owned(),
+                d["rule"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    named.sort();
+    assert_eq!(
+        named,
+        [
+            ("/email".to_owned(), "format".to_owned()),
+            ("/handle".to_owned(), "pattern".to_owned()),
+            ("/password".to_owned(), "minLength".to_owned()),
+        ],
+        "{body}"
+    );
+    let (status, body) = app
+        .raw(
+            reqwest::Method::POST,
+            "/v1/accounts",
+            json!({"handle": "ab", "email": "a@example.com", "password": "x".repeat(257), "display_name": "X", "role": "admin"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let rules: Vec<&str> = body["details"]
+        .as_array()
+        .expect("details")
+        .iter()
+        .filter_map(|d| d["rule"].as_str())
+        .collect();
+    assert!(rules.contains(&"minLength"), "short handle: {body}");
+    assert!(rules.contains(&"maxLength"), "long password: {body}");
+    assert!(
+        rules.contains(&"additionalProperties"),
+        "no smuggled fields: {body}"
+    );
+}
