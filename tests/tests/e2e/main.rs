@@ -3,6 +3,7 @@
 
 mod support;
 
+mod db_outage;
 mod healthz;
 mod metrics;
 mod migrations;
