@@ -51,6 +51,8 @@ pub struct Config {
     pub migrations: MigrationsConfig,
     /// Redis, optional (`REDIS_URL` overrides the URL); without it everything runs in process.
     pub redis: agora_kv::RedisConfig,
+    /// Abuse limits per request class.
+    pub rate_limits: crate::rate_limits::RateLimitConfig,
     /// Accounts, sessions and tokens.
     pub auth: AuthConfig,
 }
@@ -173,6 +175,7 @@ impl Default for Config {
             database: agora_db::DbConfig::default(),
             migrations: MigrationsConfig { auto_apply: None },
             redis: agora_kv::RedisConfig::default(),
+            rate_limits: crate::rate_limits::RateLimitConfig::default(),
             auth: AuthConfig::default(),
         }
     }
@@ -450,6 +453,10 @@ settings! {
     "database.replica_probe_interval_ms" => u64, any;
     "database.sqlite_busy_timeout_ms" => u64, any;
     "migrations.auto_apply" => Option<bool>, any;
+    "rate_limits.auth_per_ip.requests" => u32, any;
+    "rate_limits.auth_per_ip.window_secs" => u64, any;
+    "rate_limits.auth_per_account.requests" => u32, any;
+    "rate_limits.auth_per_account.window_secs" => u64, any;
     "redis.url" => Option<String>, any;
     "redis.key_prefix" => String, any;
     "redis.pool_size" => u32, any;
@@ -496,6 +503,10 @@ fn cross_problems(figment: &Figment) -> Vec<String> {
     let mut p = Vec::new();
     if let Ok(db) = figment.extract_inner::<agora_db::DbConfig>("database") {
         p.extend(db.problems());
+    }
+    if let Ok(limits) = figment.extract_inner::<crate::rate_limits::RateLimitConfig>("rate_limits")
+    {
+        p.extend(limits.problems());
     }
     if let Ok(redis) = figment.extract_inner::<agora_kv::RedisConfig>("redis")
         && let Err(e) = redis.validate()

@@ -108,15 +108,18 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
         .await
         .map_err(|e| StartError::Identity(e.to_string()))?;
     let authenticator = identity.authenticator();
-    let service = Agora::new(
+    let limits =
+        crate::rate_limits::RateLimits::new(kv.rate_limiter().clone(), config.rate_limits.clone());
+    let service = Agora {
         db,
         identity,
         kv,
-        lifecycle.clone(),
+        limits,
+        lifecycle: lifecycle.clone(),
         metrics,
-        BuildInfo::current(),
-        config.http.unavailable_retry_after_secs,
-    );
+        build: BuildInfo::current(),
+        retry_after_secs: config.http.unavailable_retry_after_secs,
+    };
     let api = agora_api::api_description::<Agora>().map_err(|e| StartError::Api(e.to_string()))?;
     let context = ApiContext::new(service, authenticator);
     let dropshot_config = ConfigDropshot {

@@ -5,6 +5,7 @@ pub mod config;
 pub mod db_errors;
 pub mod http_server;
 pub mod identity;
+pub mod rate_limits;
 pub mod service;
 pub mod telemetry;
 pub mod write_marks;

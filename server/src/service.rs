@@ -9,6 +9,7 @@ use agora_api::types;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::identity::Identity;
+use crate::rate_limits::RateLimits;
 
 /// Where the server is in its life; `/readyz` reports it.
 #[derive(Debug, Default)]
@@ -82,38 +83,24 @@ impl BuildInfo {
     }
 }
 
-/// The service.
+/// The service: everything the operations need, built at start-up.
 pub struct Agora {
-    db: agora_db::Db,
-    identity: Identity,
-    kv: agora_kv::Kv,
-    lifecycle: Arc<Lifecycle>,
-    metrics: PrometheusHandle,
-    build: BuildInfo,
-    retry_after_secs: u64,
-}
-
-impl Agora {
-    /// Builds the service.
-    pub fn new(
-        db: agora_db::Db,
-        identity: Identity,
-        kv: agora_kv::Kv,
-        lifecycle: Arc<Lifecycle>,
-        metrics: PrometheusHandle,
-        build: BuildInfo,
-        retry_after_secs: u64,
-    ) -> Self {
-        Self {
-            db,
-            identity,
-            kv,
-            lifecycle,
-            metrics,
-            build,
-            retry_after_secs,
-        }
-    }
+    /// The database.
+    pub db: agora_db::Db,
+    /// Accounts, sessions and tokens.
+    pub identity: Identity,
+    /// Redis-or-in-process primitives.
+    pub kv: agora_kv::Kv,
+    /// Abuse limits.
+    pub limits: RateLimits,
+    /// Readiness.
+    pub lifecycle: Arc<Lifecycle>,
+    /// The Prometheus registry `/metrics` renders.
+    pub metrics: PrometheusHandle,
+    /// Build facts for `/v1/meta`.
+    pub build: BuildInfo,
+    /// `Retry-After` while not ready.
+    pub retry_after_secs: u64,
 }
 
 impl agora_api::AgoraService for Agora {
@@ -168,6 +155,7 @@ impl agora_api::AgoraService for Agora {
         ctx: &RequestCtx,
         body: types::RegisterRequest,
     ) -> Result<types::Session, ServiceError> {
+        self.limits.check_auth(ctx.remote_addr.ip(), None).await?;
         self.identity.register(ctx, body).await
     }
 
@@ -176,6 +164,10 @@ impl agora_api::AgoraService for Agora {
         ctx: &RequestCtx,
         body: types::LoginRequest,
     ) -> Result<types::Session, ServiceError> {
+        // Before the password hash: a flood is refused without costing a hash.
+        self.limits
+            .check_auth(ctx.remote_addr.ip(), Some(&body.login))
+            .await?;
         self.identity.login(ctx, body).await
     }
 
@@ -184,6 +176,7 @@ impl agora_api::AgoraService for Agora {
         ctx: &RequestCtx,
         body: types::RefreshSessionRequest,
     ) -> Result<types::TokenPair, ServiceError> {
+        self.limits.check_auth(ctx.remote_addr.ip(), None).await?;
         self.identity.refresh_session(ctx, body).await
     }
 

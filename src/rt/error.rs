@@ -46,6 +46,8 @@ pub enum ServiceError {
     RateLimited {
         message: String,
         retry_after_secs: u64,
+        /// The limit that was hit, for the `RateLimit-Policy` / `RateLimit` headers.
+        policy: Option<RateLimitPolicy>,
     },
     /// A dependency or the server itself cannot serve now; retry later.
     #[error("{message}")]
@@ -74,6 +76,17 @@ impl ServiceError {
             context: context.to_string(),
         }
     }
+}
+
+/// A named rate limit: `quota` requests per `window_secs` (IETF RateLimit header fields draft).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitPolicy {
+    /// The policy name clients see, e.g. `auth-ip`.
+    pub name: String,
+    /// Requests allowed per window.
+    pub quota: u32,
+    /// The window, in seconds.
+    pub window_secs: u64,
 }
 
 /// The JSON body of every error response (the contract's `ApiError` schema).
@@ -112,6 +125,8 @@ pub struct ApiFailure {
     pub body: Box<ErrorBody>,
     /// Seconds for `Retry-After` (429, 503).
     pub retry_after_secs: Option<u64>,
+    /// The limit behind a 429 (boxed: rare, and failures should stay small).
+    pub rate_limit: Option<Box<RateLimitPolicy>>,
     /// Detail for the log line only.
     pub internal: Option<String>,
 }
@@ -120,6 +135,12 @@ impl ApiFailure {
     /// The one mapping from domain errors to HTTP.
     pub fn from_service(error: ServiceError, request_id: &str) -> Self {
         let external = error.to_string();
+        let rate_limit = match &error {
+            ServiceError::RateLimited {
+                policy: Some(p), ..
+            } => Some(Box::new(p.clone())),
+            _ => None,
+        };
         let (status, code, retry_after_secs, internal, details) = match error {
             ServiceError::InvalidRequest { details, .. } => (
                 StatusCode::BAD_REQUEST,
@@ -198,6 +219,7 @@ impl ApiFailure {
                 details,
             }),
             retry_after_secs,
+            rate_limit,
             internal,
         }
     }
@@ -248,6 +270,17 @@ impl ApiFailure {
         let mut builder = builder.header(http::header::CONTENT_TYPE, dropshot::CONTENT_TYPE_JSON);
         if let Some(secs) = self.retry_after_secs {
             builder = builder.header(http::header::RETRY_AFTER, secs.to_string());
+        }
+        if let Some(p) = &self.rate_limit {
+            // draft-ietf-httpapi-ratelimit-headers: the policy, and what is left of it (nothing,
+            // until `t` seconds from now).
+            let reset = self.retry_after_secs.unwrap_or(p.window_secs);
+            builder = builder
+                .header(
+                    "RateLimit-Policy",
+                    format!("\"{}\";q={};w={}", p.name, p.quota, p.window_secs),
+                )
+                .header("RateLimit", format!("\"{}\";r=0;t={reset}", p.name));
         }
         if self.status == StatusCode::UNAUTHORIZED {
             // RFC 6750 §3: a 401 names the scheme the client should use.
@@ -373,6 +406,7 @@ mod tests {
             ServiceError::RateLimited {
                 message: "slow down".into(),
                 retry_after_secs: 7,
+                policy: None,
             },
             "r",
         );

@@ -11,7 +11,7 @@ mod trace;
 pub mod validate;
 
 pub use context::{ApiContext, AuthFuture, Authenticator, Principal, RequestCtx};
-pub use error::{ApiFailure, ErrorBody, ErrorDetail, ErrorResponse, ServiceError};
+pub use error::{ApiFailure, ErrorBody, ErrorDetail, ErrorResponse, RateLimitPolicy, ServiceError};
 pub use extract::{
     Checked, HeaderParams, JsonBody, PathParams, QueryParams, ValidateJson, ValidateParams,
 };

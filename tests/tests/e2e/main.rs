@@ -8,6 +8,7 @@ mod healthz;
 mod metrics;
 mod migrations;
 mod openapi;
+mod rate_limits;
 mod readyz;
 mod redis_outage;
 mod v1_accounts;
