@@ -197,6 +197,25 @@ impl Db {
         })
     }
 
+    /// Sessions revoked at or after `since` (primary): what an instance may have missed of the
+    /// revocation broadcast while Redis was unreachable.
+    pub async fn recently_revoked_sessions(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Uuid>, DbError> {
+        let mut conn = self.write().await?;
+        let ids: Vec<DbUuid> = self
+            .run("recently_revoked_sessions", Target::Primary, async {
+                dispatch!(conn, c => sessions::table
+                    .filter(sessions::revoked_at.ge(DbTime(since)))
+                    .select(sessions::id)
+                    .load(c)
+                    .await)
+            })
+            .await?;
+        Ok(ids.into_iter().map(|id| id.0).collect())
+    }
+
     /// Revokes session `id` of `user_id` (the ownership check is part of the update). Returns
     /// whether this call revoked it; `false` when it was already revoked or is not theirs.
     pub async fn revoke_session(&self, id: Uuid, user_id: Uuid) -> Result<bool, DbError> {

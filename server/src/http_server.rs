@@ -104,7 +104,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
     db.share_write_marks(Arc::new(crate::write_marks::CounterWriteMarks(
         kv.counter().clone(),
     )));
-    let identity = crate::identity::Identity::new(db.clone(), &config.auth)
+    let identity = crate::identity::Identity::new(db.clone(), kv.clone(), &config.auth)
         .await
         .map_err(|e| StartError::Identity(e.to_string()))?;
     let authenticator = identity.authenticator();

@@ -32,6 +32,10 @@ pub const MIN_SECRET_BYTES: usize = 32;
 pub struct AccessClaims {
     /// The user id.
     pub sub: String,
+    /// The user's role when the token was issued (`user`, `admin`); roles change by revoking
+    /// the user's sessions, so a token's role is current for its whole life.
+    #[serde(default = "default_role")]
+    pub role: String,
     /// The session id.
     pub sid: String,
     /// A unique token id.
@@ -47,12 +51,18 @@ pub struct AccessClaims {
 }
 
 /// Who a verified access token speaks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
     /// The user.
     pub user_id: Uuid,
+    /// The role claim.
+    pub role: String,
     /// The session.
     pub session_id: Uuid,
+}
+
+fn default_role() -> String {
+    "user".to_owned()
 }
 
 /// Why a token was refused; for the log only (clients get one generic answer).
@@ -157,10 +167,16 @@ impl KeyRing {
     }
 
     /// A signed access token for `user_id` in `session_id`.
-    pub fn issue_access(&self, user_id: Uuid, session_id: Uuid) -> Result<String, TokenError> {
+    pub fn issue_access(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        role: &str,
+    ) -> Result<String, TokenError> {
         let now = jsonwebtoken::get_current_timestamp();
         let claims = AccessClaims {
             sub: user_id.to_string(),
+            role: role.to_owned(),
             sid: session_id.to_string(),
             jti: Uuid::new_v4().to_string(),
             iat: now,
@@ -193,6 +209,7 @@ impl KeyRing {
         Ok(Verified {
             user_id,
             session_id,
+            role: data.claims.role,
         })
     }
 }
@@ -230,7 +247,7 @@ mod tests {
     fn tokens_round_trip_and_name_their_key() {
         let r = ring(&[K1]);
         let (user, session) = (Uuid::now_v7(), Uuid::now_v7());
-        let token = r.issue_access(user, session).expect("issue");
+        let token = r.issue_access(user, session, "user").expect("issue");
         let header = jsonwebtoken::decode_header(&token).expect("header");
         assert_eq!(header.kid.as_deref(), Some("k1"));
         assert_eq!(header.alg, Algorithm::HS256);
@@ -242,12 +259,12 @@ mod tests {
     fn rotation_keeps_old_tokens_valid_until_the_old_key_is_dropped() {
         let old = ring(&[K1]);
         let token = old
-            .issue_access(Uuid::now_v7(), Uuid::now_v7())
+            .issue_access(Uuid::now_v7(), Uuid::now_v7(), "user")
             .expect("issue");
         let rotated = ring(&[K2, K1]);
         assert!(rotated.verify_access(&token).is_ok());
         let new_token = rotated
-            .issue_access(Uuid::now_v7(), Uuid::now_v7())
+            .issue_access(Uuid::now_v7(), Uuid::now_v7(), "user")
             .expect("issue");
         assert_eq!(
             jsonwebtoken::decode_header(&new_token)

@@ -11,6 +11,7 @@ mod openapi;
 mod rate_limits;
 mod readyz;
 mod redis_outage;
+mod revocation;
 mod v1_accounts;
 mod v1_me;
 mod v1_meta;
