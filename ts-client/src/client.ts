@@ -12,7 +12,7 @@ import type {
   SuccessResponse,
 } from "openapi-typescript-helpers";
 import { AgoraError, errorFromResponse, networkError } from "./errors.js";
-import { SingleFlightRefresher, httpRefresh, type RefreshFn } from "./refresh.js";
+import { DEFAULT_REFRESH_PATH, SingleFlightRefresher, httpRefresh, type RefreshFn } from "./refresh.js";
 import type { paths } from "./schema.js";
 import { memoryTokenStore, type TokenStore } from "./tokens.js";
 
@@ -109,6 +109,17 @@ async function settle(
 }
 
 /**
+ * The POST operations that exchange credentials for a session (register, login, refresh_session; all
+ * `security: []` in the contract). They take no access token, and their 401 means "wrong password"
+ * or "refresh token refused", not "access token expired": sending the stored token to them, then
+ * refreshing on their 401, would rotate the session for nothing, or, with a revoked session still
+ * stored, turn a login form's "invalid password" into "the session expired".
+ */
+const CREDENTIAL_PATHS: ReadonlySet<string> = new Set(
+  ["/v1/accounts", "/v1/sessions", DEFAULT_REFRESH_PATH] satisfies PathsWithMethod<paths, "post">[],
+);
+
+/**
  * The session middleware. Each authenticated request is cloned before it is sent (fetch consumes
  * the body, and a POST must be replayable); a 401 to a request that carried a token triggers one
  * shared refresh, then the clone is re-sent once with the new token. A second 401 is returned as is,
@@ -117,7 +128,8 @@ async function settle(
 function sessionMiddleware(store: TokenStore, refresher: SingleFlightRefresher, fetch: FetchFn): Middleware {
   const sent = new WeakMap<Request, { token: string; replay: Request }>();
   return {
-    async onRequest({ request }) {
+    async onRequest({ request, schemaPath }) {
+      if (request.method === "POST" && CREDENTIAL_PATHS.has(schemaPath)) return undefined;
       // A caller-supplied Authorization header (e.g. a one-off token) is left alone, and not refreshed.
       if (request.headers.has("Authorization")) return undefined;
       const token = await store.getAccessToken();

@@ -1,30 +1,19 @@
 // Renewing an expired access token with the refresh token, once for all callers.
 //
-// The refresh operation (`refresh_session`: POST {refresh_token} -> token pair) arrives with the
-// identity issue; until then its types below fall back to that documented shape. They switch to the
-// generated ones by themselves as soon as `operations["refresh_session"]` exists in schema.d.ts: if
-// the landed shape differs, `httpRefresh` stops compiling right here, which is the point.
+// The default goes through the contract's `refresh_session` operation (POST /v1/sessions/refresh,
+// `RefreshSessionRequest` -> `TokenPair`). Its path and shapes are the generated ones: if the
+// contract changes them, `httpRefresh` stops compiling right here, which is the point.
 import { AgoraError, errorFromResponse, networkError } from "./errors.js";
-import type { operations } from "./schema.js";
+import type { operations, paths } from "./schema.js";
 import type { SessionTokens, TokenStore } from "./tokens.js";
 
-/** The generated operation named `K`, or undefined while the contract does not have it. */
-type OperationOrUndefined<K extends string> = K extends keyof operations ? operations[K] : undefined;
-type RefreshOperation = OperationOrUndefined<"refresh_session">;
+type RefreshOperation = operations["refresh_session"];
 
-/** The body of `refresh_session` (generated once the operation exists). */
-export type RefreshSessionRequest = RefreshOperation extends {
-  requestBody?: { content: { "application/json": infer Body } };
-}
-  ? Body
-  : { refresh_token: string };
+/** The body of `refresh_session` (`RefreshSessionRequest`, generated). */
+export type RefreshSessionRequest = RefreshOperation["requestBody"]["content"]["application/json"];
 
-/** The 200 body of `refresh_session` (generated once the operation exists). */
-export type RefreshSessionResponse = RefreshOperation extends {
-  responses: { 200: { content: { "application/json": infer Pair } } };
-}
-  ? Pair
-  : { access_token: string; refresh_token: string };
+/** The 200 body of `refresh_session` (`TokenPair`, generated). */
+export type RefreshSessionResponse = RefreshOperation["responses"][200]["content"]["application/json"];
 
 /** What a refresh function gets: the client's base URL and fetch (so tests can fake both). */
 export interface RefreshContext {
@@ -38,8 +27,12 @@ export interface RefreshContext {
  */
 export type RefreshFn = (refreshToken: string, context: RefreshContext) => Promise<SessionTokens>;
 
-/** Where the identity issue puts `refresh_session`. */
-export const DEFAULT_REFRESH_PATH = "/v1/sessions/refresh";
+/** The path of `refresh_session` in the contract. */
+export const DEFAULT_REFRESH_PATH = "/v1/sessions/refresh" satisfies keyof paths;
+
+// Compile-time check: the POST of that path is `refresh_session`.
+type IsRefreshSession<Op extends RefreshOperation> = Op;
+type _DefaultPathPostsRefreshSession = IsRefreshSession<paths[typeof DEFAULT_REFRESH_PATH]["post"]>;
 
 /** The default RefreshFn: POST `path` with `{ refresh_token }`, expecting a token pair back. */
 export function httpRefresh(path: string = DEFAULT_REFRESH_PATH): RefreshFn {

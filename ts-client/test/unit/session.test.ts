@@ -281,6 +281,28 @@ describe("session", () => {
     assert.equal(server.refreshCalls, 0);
   });
 
+  test("login, register and refresh_session get no bearer token, and their 401 does not refresh", async () => {
+    const { server, tokens, client } = setup();
+    server.expire(); // a stale session is still stored
+    const login = await client.POST("/v1/sessions", { body: { login: "ann", password: "wrong password" } });
+    const register = await client.POST("/v1/accounts", {
+      body: { handle: "ann", email: "ann@example.com", password: "a long password", display_name: "Ann" },
+    });
+    for (const { error } of [login, register]) {
+      assert.equal(error?.error_code, "unauthenticated");
+      assert.equal(error?.message, "token expired", "the operation's own answer, not a refresh failure");
+    }
+    assert.deepEqual(
+      server.seen.map((s) => [s.path, s.authorization]),
+      [
+        ["/v1/sessions", null],
+        ["/v1/accounts", null],
+      ],
+    );
+    assert.equal(server.refreshCalls, 0);
+    assert.equal(await tokens.getRefreshToken(), "refresh-1", "the stored session is left alone");
+  });
+
   test("a caller's own Authorization header is sent as is", async () => {
     const { server, client } = setup();
     await client.GET("/v1/meta", { headers: { Authorization: "Bearer one-off" } });
