@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::pool::{Db, Target};
 use crate::schema::{refresh_tokens, sessions, users};
 use crate::sql_types::{DbTime, DbUuid};
-use crate::{DbError, dispatch};
+use crate::{DbError, ReadPolicy, dispatch};
 
 /// A session as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,6 +195,59 @@ impl Db {
             user_id: user.0,
             role,
         })
+    }
+
+    /// Live sessions of `user_id`, newest first, after `after` (keyset on the UUIDv7 id).
+    pub async fn list_sessions(
+        &self,
+        user_id: Uuid,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Session>, DbError> {
+        let (mut conn, target) = self.read(ReadPolicy::ForUser(user_id)).await?;
+        let limit = i64::from(limit);
+        let rows: Vec<Row> = self
+            .run("list_sessions", target, async {
+                dispatch!(conn, c => {
+                    let mut query = sessions::table
+                        .filter(sessions::user_id.eq(DbUuid(user_id)))
+                        .filter(sessions::revoked_at.is_null())
+                        .order(sessions::id.desc())
+                        .limit(limit)
+                        .select(Row::as_select())
+                        .into_boxed();
+                    if let Some(after) = after {
+                        query = query.filter(sessions::id.lt(DbUuid(after)));
+                    }
+                    query.load(c).await
+                })
+            })
+            .await?;
+        Ok(rows.into_iter().map(Session::from).collect())
+    }
+
+    /// Revokes every live session of `user_id` except `keep`; returns the ids it revoked.
+    pub async fn revoke_all_sessions(
+        &self,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+    ) -> Result<Vec<Uuid>, DbError> {
+        let keep = DbUuid(keep.unwrap_or(Uuid::nil()));
+        let mut conn = self.write().await?;
+        let ids: Vec<DbUuid> = self
+            .run("revoke_all_sessions", Target::Primary, async {
+                dispatch!(conn, c => diesel::update(sessions::table
+                        .filter(sessions::user_id.eq(DbUuid(user_id)))
+                        .filter(sessions::id.ne(keep))
+                        .filter(sessions::revoked_at.is_null()))
+                    .set(sessions::revoked_at.eq(Some(DbTime::now())))
+                    .returning(sessions::id)
+                    .get_results(c)
+                    .await)
+            })
+            .await?;
+        self.wrote(user_id).await;
+        Ok(ids.into_iter().map(|id| id.0).collect())
     }
 
     /// Sessions revoked at or after `since` (primary): what an instance may have missed of the

@@ -214,6 +214,25 @@ impl Db {
         Ok(row.into())
     }
 
+    /// Replaces the password hash (touches `updated_at`).
+    pub async fn update_password_hash(&self, id: Uuid, password_hash: &str) -> Result<(), DbError> {
+        let mut conn = self.write().await?;
+        let n = self
+            .run("update_password_hash", Target::Primary, async {
+                dispatch!(conn, c => diesel::update(users::table.find(DbUuid(id)))
+                    .set((users::password_hash.eq(password_hash), users::updated_at.eq(DbTime::now())))
+                    .execute(c)
+                    .await)
+            })
+            .await?;
+        self.wrote(id).await;
+        if n == 0 {
+            Err(DbError::NotFound)
+        } else {
+            Ok(())
+        }
+    }
+
     /// Applies profile changes (touches `updated_at` even when nothing else changes).
     pub async fn update_profile(
         &self,

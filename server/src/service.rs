@@ -184,6 +184,34 @@ impl agora_api::AgoraService for Agora {
         self.identity.logout(ctx).await
     }
 
+    async fn logout_all(&self, ctx: &RequestCtx<Principal>) -> Result<(), ServiceError> {
+        self.identity.logout_all(ctx).await
+    }
+
+    async fn list_sessions(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        query: types::ListSessionsQuery,
+    ) -> Result<types::SessionInfoResultsPage, ServiceError> {
+        self.identity.list_sessions(ctx, query).await
+    }
+
+    async fn revoke_session(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::RevokeSessionPath,
+    ) -> Result<(), ServiceError> {
+        self.identity.revoke_session(ctx, path.session_id).await
+    }
+
+    async fn change_password(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        body: types::ChangePasswordRequest,
+    ) -> Result<(), ServiceError> {
+        self.identity.change_password(ctx, body).await
+    }
+
     async fn get_me(&self, ctx: &RequestCtx<Principal>) -> Result<types::Me, ServiceError> {
         self.identity.get_me(ctx).await
     }

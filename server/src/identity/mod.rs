@@ -28,6 +28,26 @@ use tokens::{KeyRing, TokenError};
 /// Longest `User-Agent` kept with a session or audit event, in bytes.
 const USER_AGENT_MAX_BYTES: usize = 512;
 
+/// Page sizes of `list_sessions`.
+const DEFAULT_PAGE_SIZE: u32 = 20;
+const MAX_PAGE_SIZE: u32 = 100;
+/// Page tokens are `s1.<last session id>`: opaque to clients, validated here.
+const PAGE_TOKEN_PREFIX: &str = "s1.";
+
+fn parse_page_token(token: &str) -> Result<uuid::Uuid, ServiceError> {
+    token
+        .strip_prefix(PAGE_TOKEN_PREFIX)
+        .and_then(|id| uuid::Uuid::parse_str(id).ok())
+        .ok_or_else(|| {
+            ServiceError::invalid(vec![agora_api::rt::Violation {
+                location: agora_api::rt::Location::Query,
+                pointer: "/page_token".into(),
+                rule: "page_token",
+                message: "is not a page token this API issued".into(),
+            }])
+        })
+}
+
 /// The one answer to a failed sign-in, whatever failed.
 const BAD_CREDENTIALS: &str = "invalid handle, email or password";
 /// The one answer to a refused access token, whatever was wrong with it.
@@ -361,6 +381,137 @@ impl Identity {
             "success",
         )
         .await;
+        Ok(())
+    }
+
+    /// `logout_all`: revokes every session of the caller, this one included.
+    pub async fn logout_all(&self, ctx: &RequestCtx<Principal>) -> Result<(), ServiceError> {
+        let p = &ctx.principal;
+        let revoked = self
+            .db
+            .revoke_all_sessions(p.user_id, None)
+            .await
+            .map_err(|e| service_error(e, "session"))?;
+        for session in &revoked {
+            self.revocations.revoke(*session).await;
+        }
+        let target = Some(format!("user:{}", p.user_id));
+        self.audit(ctx, Some(p.user_id), "logout_all", target, "success")
+            .await;
+        Ok(())
+    }
+
+    /// `list_sessions`: the caller's live sessions, newest first, keyset-paginated on the id.
+    pub async fn list_sessions(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        query: types::ListSessionsQuery,
+    ) -> Result<types::SessionInfoResultsPage, ServiceError> {
+        let p = &ctx.principal;
+        let limit = query
+            .limit
+            .map_or(DEFAULT_PAGE_SIZE, |l| l.get().min(MAX_PAGE_SIZE));
+        let after = query
+            .page_token
+            .as_deref()
+            .map(parse_page_token)
+            .transpose()?;
+        // One more than asked tells whether a next page exists.
+        let mut sessions = self
+            .db
+            .list_sessions(p.user_id, after, limit + 1)
+            .await
+            .map_err(|e| service_error(e, "session"))?;
+        let more = sessions.len() > limit as usize;
+        sessions.truncate(limit as usize);
+        let next_page = more
+            .then(|| {
+                sessions
+                    .last()
+                    .map(|s| format!("{PAGE_TOKEN_PREFIX}{}", s.id))
+            })
+            .flatten();
+        let items = sessions
+            .into_iter()
+            .map(|s| types::SessionInfo {
+                current: s.id == p.session_id,
+                id: s.id,
+                created_at: s.created_at,
+                last_used_at: s.last_used_at,
+                user_agent: s.user_agent,
+                ip: s.ip,
+            })
+            .collect();
+        Ok(types::SessionInfoResultsPage { items, next_page })
+    }
+
+    /// `revoke_session`: signs one of the caller's devices out; anyone else's session is 404.
+    pub async fn revoke_session(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        session_id: uuid::Uuid,
+    ) -> Result<(), ServiceError> {
+        let p = &ctx.principal;
+        let revoked = self
+            .db
+            .revoke_session(session_id, p.user_id)
+            .await
+            .map_err(|e| service_error(e, "session"))?;
+        if !revoked {
+            return Err(ServiceError::NotFound {
+                message: "session not found".into(),
+            });
+        }
+        self.revocations.revoke(session_id).await;
+        let target = Some(format!("session:{session_id}"));
+        self.audit(ctx, Some(p.user_id), "session_revoke", target, "success")
+            .await;
+        Ok(())
+    }
+
+    /// `change_password`: checks the current password, stores the new hash and revokes every
+    /// other session of the caller.
+    pub async fn change_password(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        body: types::ChangePasswordRequest,
+    ) -> Result<(), ServiceError> {
+        let p = &ctx.principal;
+        let user = self
+            .db
+            .get_user(p.user_id, ReadPolicy::Primary)
+            .await
+            .map_err(|e| service_error(e, "user"))?;
+        let valid = self
+            .passwords
+            .verify(&body.current_password, Some(user.password_hash.as_str()))
+            .await
+            .map_err(hashing_failed)?;
+        let target = Some(format!("user:{}", p.user_id));
+        if !valid {
+            self.audit(ctx, Some(p.user_id), "password_change", target, "failure")
+                .await;
+            return Err(unauthenticated("the current password is wrong"));
+        }
+        let hash = self
+            .passwords
+            .hash(&body.new_password)
+            .await
+            .map_err(hashing_failed)?;
+        self.db
+            .update_password_hash(p.user_id, &hash)
+            .await
+            .map_err(|e| service_error(e, "user"))?;
+        let revoked = self
+            .db
+            .revoke_all_sessions(p.user_id, Some(p.session_id))
+            .await
+            .map_err(|e| service_error(e, "session"))?;
+        for session in &revoked {
+            self.revocations.revoke(*session).await;
+        }
+        self.audit(ctx, Some(p.user_id), "password_change", target, "success")
+            .await;
         Ok(())
     }
 

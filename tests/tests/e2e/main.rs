@@ -14,6 +14,7 @@ mod redis_outage;
 mod revocation;
 mod v1_accounts;
 mod v1_me;
+mod v1_me_sessions;
 mod v1_meta;
 mod v1_sessions;
 mod v1_users;
