@@ -392,13 +392,18 @@ impl Identity {
             .revoke_all_sessions(p.user_id, None)
             .await
             .map_err(|e| service_error(e, "session"))?;
-        for session in &revoked {
-            self.revocations.revoke(*session).await;
-        }
+        self.revoke_everywhere(&revoked).await;
         let target = Some(format!("user:{}", p.user_id));
         self.audit(ctx, Some(p.user_id), "logout_all", target, "success")
             .await;
         Ok(())
+    }
+
+    /// Puts revoked sessions in every instance's deny-set.
+    async fn revoke_everywhere(&self, sessions: &[uuid::Uuid]) {
+        for session in sessions {
+            self.revocations.revoke(*session).await;
+        }
     }
 
     /// `list_sessions`: the caller's live sessions, newest first, keyset-paginated on the id.
@@ -507,9 +512,7 @@ impl Identity {
             .revoke_all_sessions(p.user_id, Some(p.session_id))
             .await
             .map_err(|e| service_error(e, "session"))?;
-        for session in &revoked {
-            self.revocations.revoke(*session).await;
-        }
+        self.revoke_everywhere(&revoked).await;
         self.audit(ctx, Some(p.user_id), "password_change", target, "success")
             .await;
         Ok(())

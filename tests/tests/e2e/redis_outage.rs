@@ -5,22 +5,7 @@ use std::time::Duration;
 
 use agora_kv::testing::{ChaosProxy, TestRedis, eventually};
 
-use crate::support::TestApp;
-
-async fn redis_state(app: &TestApp) -> String {
-    let meta = app
-        .client
-        .get_meta()
-        .send()
-        .await
-        .expect("meta answers 200")
-        .into_inner();
-    serde_json::to_value(meta.redis)
-        .expect("json")
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
+use crate::support::{TestApp, redis_state};
 
 async fn statuses(app: &TestApp) -> Vec<u16> {
     vec![

@@ -7,22 +7,7 @@ use std::time::Duration;
 use agora_db::testing::TestDb;
 use agora_kv::testing::{ChaosProxy, TestRedis};
 
-use crate::support::{TestApp, status};
-
-async fn redis_state(app: &TestApp) -> String {
-    let meta = app
-        .client
-        .get_meta()
-        .send()
-        .await
-        .expect("meta")
-        .into_inner();
-    serde_json::to_value(meta.redis)
-        .expect("json")
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
+use crate::support::{TestApp, redis_state, status};
 
 /// Polls `get_me` on `app` with `token` until it answers 401, at most `attempts` times 20 ms apart.
 async fn rejected_within(app: &TestApp, token: &str, attempts: u32) -> bool {

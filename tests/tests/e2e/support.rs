@@ -190,3 +190,19 @@ impl TestApp {
         (status, json)
     }
 }
+
+/// The Redis state an instance reports in `GET /v1/meta` (`disabled`, `up`, `degraded`, `down`).
+pub async fn redis_state(app: &TestApp) -> String {
+    let meta = app
+        .client
+        .get_meta()
+        .send()
+        .await
+        .expect("meta answers 200")
+        .into_inner();
+    serde_json::to_value(meta.redis)
+        .expect("json")
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
