@@ -39,6 +39,19 @@ allow_replication() {
 
 start() {
   if running; then echo "postgres://postgres@127.0.0.1:$PORT"; return 0; fi
+  # A copy left by a killed run may not start (or may have fallen too far behind the primary's
+  # WAL): try it once, then start over from a fresh base backup.
+  if [[ -f "$DATA/standby.signal" ]] && ! start_once; then
+    echo "pg-replica: the existing copy did not start; taking a fresh base backup" >&2
+    stop
+    rm -rf "$DATA"
+  fi
+  start_once || { echo "pg-replica: did not start; see $DATA/replica.log" >&2; tail -n 20 "$DATA/replica.log" >&2; exit 1; }
+  echo "postgres://postgres@127.0.0.1:$PORT"
+}
+
+start_once() {
+  if running; then return 0; fi
   local bin; bin=$(bin_dir)
   allow_replication
   if [[ ! -f "$DATA/standby.signal" ]]; then
@@ -53,10 +66,9 @@ start() {
     as_postgres touch "$DATA/pg_ident.conf"
   fi
   as_postgres "$bin/pg_ctl" -D "$DATA" -l "$DATA/replica.log" -w -t 60 \
-    -o "-p $PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$DATA -c hot_standby=on" start >/dev/null
+    -o "-p $PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$DATA -c hot_standby=on" start >/dev/null || true
   for _ in $(seq 1 60); do running && break; sleep 0.5; done
-  running || { echo "pg-replica: did not start; see $DATA/replica.log" >&2; tail -n 20 "$DATA/replica.log" >&2; exit 1; }
-  echo "postgres://postgres@127.0.0.1:$PORT"
+  running
 }
 
 stop() {
