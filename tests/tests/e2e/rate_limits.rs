@@ -97,8 +97,9 @@ async fn the_limit_holds_across_instances_and_falls_back_per_instance() {
         .expect("proxy");
     let config = redis.config_via(proxy.addr());
     let url = config.url.clone().expect("url");
-    let database = std::env::temp_dir().join(format!("agora-rl-{}.db", std::process::id()));
-    let database = format!("sqlite://{}", database.display());
+    // One database for both instances; the harness deletes it when the test ends.
+    let shared = agora_db::testing::TestDb::sqlite().await;
+    let database = shared.config.url.clone();
     let mut env: Vec<(&str, &str)> = THREE_PER_MINUTE.to_vec();
     env.extend([
         ("AGORA_REDIS__URL", url.as_str()),
