@@ -182,6 +182,57 @@ fn doc_attrs(op: &Operation) -> TokenStream {
     quote! { #(#[doc = #lines])* }
 }
 
+/// One unpublished `OPTIONS` endpoint per route with HTTP operations, answering CORS preflights
+/// (DROPSHOT-NOTES §7). Dropshot wants a route's variables consumed, so the endpoint takes the
+/// path parameters of the route's first operation (and ignores them: a preflight carries no
+/// credentials and does no work).
+fn preflights(
+    ops: &[Prepared],
+    api_methods: &mut Vec<TokenStream>,
+    impl_methods: &mut Vec<TokenStream>,
+    statics: &mut Vec<TokenStream>,
+) {
+    let mut routes: BTreeMap<&str, Vec<&Prepared>> = BTreeMap::new();
+    for p in ops {
+        if !matches!(p.op.success, Success::WebSocket) {
+            routes.entry(p.op.path.as_str()).or_default().push(p);
+        }
+    }
+    for (route, on_route) in routes {
+        if on_route.iter().any(|p| p.op.method == "OPTIONS") {
+            // The contract answers OPTIONS on this route itself.
+            continue;
+        }
+        let first = on_route[0];
+        let name = format_ident!("options_{}", first.op.id);
+        let op_static = format_ident!("OP_OPTIONS_{}", first.op.id.to_uppercase());
+        statics.push(quote! {
+            static #op_static: ::agora_api::rt::Operation = ::agora_api::rt::Operation { id: "cors_preflight", method: "OPTIONS", route: #route };
+        });
+        let methods: Vec<String> = on_route
+            .iter()
+            .map(|p| p.op.method.to_uppercase())
+            .collect();
+        let path_arg = first
+            .params
+            .iter()
+            .find(|(_, location, _)| matches!(location, ParamLocation::Path))
+            .map(|(_, _, ty)| quote!(_path: ::agora_api::rt::PathParams<#ty>,));
+        let args = quote!(rqctx: ::agora_api::rt::reexport::dropshot::RequestContext<Self::Context>, #path_arg);
+        api_methods.push(quote! {
+            #[endpoint { method = OPTIONS, path = #route, unpublished = true }]
+            async fn #name(#args) -> Result<::agora_api::rt::Reply<::agora_api::rt::Preflight>, ErrorResponse>;
+        });
+        impl_methods.push(quote! {
+            async fn #name(#args) -> Result<::agora_api::rt::Reply<::agora_api::rt::Preflight>, ErrorResponse> {
+                let call = ::agora_api::rt::Call::start(&rqctx, &#op_static);
+                let result = call.preflight(&rqctx, &[#(#methods),*]);
+                Ok(call.finish(result))
+            }
+        });
+    }
+}
+
 /// The service trait, the Dropshot trait, the adapter and the entry points.
 pub(crate) fn api(ops: &[Prepared], options: &crate::Options) -> TokenStream {
     let service = format_ident!("{}", options.service_trait);
@@ -238,7 +289,7 @@ pub(crate) fn api(ops: &[Prepared], options: &crate::Options) -> TokenStream {
         let authenticate = if op.secured {
             quote! { let ctx = call.authenticate(&rqctx, &*rqctx.context().authenticator).await?; }
         } else {
-            quote! { let ctx = call.public_ctx(); }
+            quote! { let ctx = call.public_ctx()?; }
         };
         let tags = &op.tags;
         let deprecated = op.deprecated.then(|| quote!(deprecated = true,));
@@ -334,6 +385,8 @@ pub(crate) fn api(ops: &[Prepared], options: &crate::Options) -> TokenStream {
             }
         });
     }
+
+    preflights(ops, &mut api_methods, &mut impl_methods, &mut statics);
 
     let service_doc = format!(
         "The operations of the contract, one method per `operationId`. Backend developers implement this;\n \

@@ -106,25 +106,77 @@ impl Db {
         Ok(())
     }
 
-    /// The events of one actor, oldest first (at most `limit`).
-    pub async fn list_audit_events_by_actor(
+    /// Events matching `filter`, newest first (`at` then `id`, descending), after `after`, at
+    /// most `limit`.
+    pub async fn list_audit_events(
         &self,
-        actor: Uuid,
-        limit: i64,
+        filter: &AuditFilter,
+        after: Option<AuditCursor>,
+        limit: u32,
         policy: ReadPolicy,
     ) -> Result<Vec<AuditEvent>, DbError> {
         let (mut conn, target) = self.read(policy).await?;
+        let limit = i64::from(limit);
         let rows: Vec<Row> = self
-            .run("list_audit_events_by_actor", target, async {
-                dispatch!(conn, c => audit_events::table
-                    .filter(audit_events::actor_user_id.eq(DbUuid(actor)))
-                    .order((audit_events::at.asc(), audit_events::id.asc()))
-                    .limit(limit)
-                    .select(Row::as_select())
-                    .load(c)
-                    .await)
+            .run("list_audit_events", target, async {
+                dispatch!(conn, c => {
+                    let mut query = audit_events::table
+                        .order((audit_events::at.desc(), audit_events::id.desc()))
+                        .limit(limit)
+                        .select(Row::as_select())
+                        .into_boxed();
+                    if let Some(actor) = filter.actor {
+                        query = query.filter(audit_events::actor_user_id.eq(DbUuid(actor)));
+                    }
+                    if let Some(action) = &filter.action {
+                        query = query.filter(audit_events::action.eq(action.clone()));
+                    }
+                    if let Some(since) = filter.since {
+                        query = query.filter(audit_events::at.ge(DbTime::truncate(since)));
+                    }
+                    if let Some(until) = filter.until {
+                        query = query.filter(audit_events::at.lt(DbTime::truncate(until)));
+                    }
+                    if let Some(cursor) = after {
+                        let at = DbTime::truncate(cursor.at);
+                        query = query.filter(
+                            audit_events::at
+                                .lt(at)
+                                .or(audit_events::at.eq(at).and(audit_events::id.lt(DbUuid(cursor.id)))),
+                        );
+                    }
+                    query.load(c).await
+                })
             })
             .await?;
         Ok(rows.into_iter().map(AuditEvent::from).collect())
+    }
+}
+
+/// Which events [`Db::list_audit_events`] returns; `None` fields do not filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Only this actor's events.
+    pub actor: Option<Uuid>,
+    /// Only this action.
+    pub action: Option<String>,
+    /// At or after.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Strictly before.
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Where a page ended: the last event's `at` and `id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditCursor {
+    /// The last event's time.
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// The last event's id.
+    pub id: Uuid,
+}
+
+impl From<&AuditEvent> for AuditCursor {
+    fn from(e: &AuditEvent) -> Self {
+        AuditCursor { at: e.at, id: e.id }
     }
 }

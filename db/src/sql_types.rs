@@ -44,6 +44,12 @@ impl DbTime {
         Self::from_micros(Utc::now().timestamp_micros())
     }
 
+    /// `at`, truncated to the stored precision (microseconds), so comparisons with stored
+    /// values mean the same on both backends.
+    pub fn truncate(at: DateTime<Utc>) -> Self {
+        Self::from_micros(at.timestamp_micros())
+    }
+
     fn from_micros(micros: i64) -> Self {
         Self(Utc.timestamp_micros(micros).single().unwrap_or_default())
     }

@@ -233,6 +233,22 @@ impl Db {
         }
     }
 
+    /// Sets the role (touches `updated_at`); `DbError::NotFound` for an unknown id.
+    pub async fn set_user_role(&self, id: Uuid, role: &str) -> Result<User, DbError> {
+        let mut conn = self.write().await?;
+        let row: Row = self
+            .run("set_user_role", Target::Primary, async {
+                dispatch!(conn, c => diesel::update(users::table.find(DbUuid(id)))
+                    .set((users::role.eq(role), users::updated_at.eq(DbTime::now())))
+                    .returning(Row::as_returning())
+                    .get_result(c)
+                    .await)
+            })
+            .await?;
+        self.wrote(id).await;
+        Ok(row.into())
+    }
+
     /// Applies profile changes (touches `updated_at` even when nothing else changes).
     pub async fn update_profile(
         &self,

@@ -1,7 +1,7 @@
 //! The identity repositories on both backends: login lookups, profile updates, sessions with
 //! refresh-token rotation and reuse detection, and the append-only audit trail.
 
-use agora_db::audit::NewAuditEvent;
+use agora_db::audit::{AuditCursor, AuditFilter, NewAuditEvent};
 use agora_db::sessions::{NewSession, Rotation};
 use agora_db::users::{NewUser, ProfileChanges};
 use agora_db::{DbError, ReadPolicy, both_backends, dispatch};
@@ -241,16 +241,93 @@ both_backends!(audit_events_are_append_only, |t| async move {
         .await
         .expect("record");
     }
+    let filter = AuditFilter {
+        actor: Some(ann.id),
+        ..Default::default()
+    };
     let events =
-        t.db.list_audit_events_by_actor(ann.id, 10, ReadPolicy::Primary)
+        t.db.list_audit_events(&filter, None, 10, ReadPolicy::Primary)
             .await
             .expect("list");
     let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(actions, ["register", "login"]);
+    assert_eq!(actions, ["login", "register"], "newest first");
     let mut conn = t.db.write().await.expect("conn");
     let update =
         dispatch!(conn, c => c.batch_execute("UPDATE audit_events SET outcome = 'x'").await);
     assert!(update.is_err(), "updates are refused");
     let delete = dispatch!(conn, c => c.batch_execute("DELETE FROM audit_events").await);
     assert!(delete.is_err(), "deletes are refused");
+});
+
+both_backends!(audit_events_filter_and_page_newest_first, |t| async move {
+    let ann = t.db.create_user(&new_user("ann")).await.expect("ann");
+    let bob = t.db.create_user(&new_user("bob")).await.expect("bob");
+    let record = |actor: uuid::Uuid, action: &'static str| NewAuditEvent {
+        actor_user_id: Some(actor),
+        action: action.into(),
+        outcome: "success".into(),
+        request_id: "r".into(),
+        ..Default::default()
+    };
+    for action in ["register", "login", "logout", "login", "login"] {
+        t.db.record_audit_event(&record(ann.id, action))
+            .await
+            .expect("ann's");
+    }
+    let middle = chrono::Utc::now();
+    t.db.record_audit_event(&record(bob.id, "login"))
+        .await
+        .expect("bob's");
+
+    // Ann's events, two per page, newest first, every one exactly once.
+    let by_ann = AuditFilter {
+        actor: Some(ann.id),
+        ..Default::default()
+    };
+    let mut seen = Vec::new();
+    let mut after: Option<AuditCursor> = None;
+    loop {
+        let page =
+            t.db.list_audit_events(&by_ann, after, 2, ReadPolicy::Primary)
+                .await
+                .expect("page");
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else { break };
+        after = Some(last.into());
+        seen.extend(page.iter().map(|e| e.action.clone()));
+    }
+    assert_eq!(seen, ["login", "login", "logout", "login", "register"]);
+
+    let logins = AuditFilter {
+        action: Some("login".into()),
+        ..Default::default()
+    };
+    let all_logins =
+        t.db.list_audit_events(&logins, None, 100, ReadPolicy::Primary)
+            .await
+            .expect("logins");
+    assert_eq!(all_logins.len(), 4);
+    assert_eq!(all_logins[0].actor_user_id, Some(bob.id), "newest first");
+
+    let before_middle = AuditFilter {
+        action: Some("login".into()),
+        until: Some(middle),
+        ..Default::default()
+    };
+    let early =
+        t.db.list_audit_events(&before_middle, None, 100, ReadPolicy::Primary)
+            .await
+            .expect("until");
+    assert!(early.iter().all(|e| e.actor_user_id == Some(ann.id)));
+    assert_eq!(early.len(), 3);
+    let after_middle = AuditFilter {
+        since: Some(middle),
+        ..Default::default()
+    };
+    let late =
+        t.db.list_audit_events(&after_middle, None, 100, ReadPolicy::Primary)
+            .await
+            .expect("since");
+    assert_eq!(late.len(), 1);
+    assert_eq!(late[0].actor_user_id, Some(bob.id));
 });

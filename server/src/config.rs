@@ -133,6 +133,14 @@ pub struct HttpConfig {
     pub shutdown_drain_secs: u64,
     /// `Retry-After` sent with 503 answers while starting or stopping. Default 1.
     pub unavailable_retry_after_secs: u64,
+    /// Browser origins allowed to call the API (`scheme://host[:port]`, or `*` for any). Default
+    /// none: no cross-origin access.
+    pub cors_allowed_origins: Vec<String>,
+    /// How long browsers may cache a preflight answer, in seconds. Default 600.
+    pub cors_max_age_secs: u64,
+    /// Largest accepted request-header section, in bytes (names, values, separators); larger is
+    /// answered 431. Default 16384.
+    pub max_header_bytes: usize,
 }
 
 /// Logging.
@@ -162,6 +170,9 @@ impl Default for Config {
                 request_body_max_bytes: 64 * 1024,
                 shutdown_drain_secs: 0,
                 unavailable_retry_after_secs: 1,
+                cors_allowed_origins: Vec::new(),
+                cors_max_age_secs: 600,
+                max_header_bytes: agora_api::rt::DEFAULT_MAX_HEADER_BYTES,
             },
             log: LogConfig {
                 format: LogFormat::Json,
@@ -441,6 +452,9 @@ settings! {
     "http.request_body_max_bytes" => usize, |n| if *n == 0 { Err("must be greater than 0".into()) } else { Ok(()) };
     "http.shutdown_drain_secs" => u64, any;
     "http.unavailable_retry_after_secs" => u64, any;
+    "http.cors_allowed_origins" => Vec<String>, |o| agora_api::rt::CorsPolicy::new(o, 0).map(drop).map_err(|e| e.to_string());
+    "http.cors_max_age_secs" => u64, any;
+    "http.max_header_bytes" => usize, |n| if *n < 1024 { Err("must be at least 1024".into()) } else { Ok(()) };
     "log.format" => LogFormat, any;
     "log.level" => String, |l| tracing_subscriber::EnvFilter::try_new(l).map(drop).map_err(|e| e.to_string());
     "database.url" => String, any;
@@ -457,6 +471,10 @@ settings! {
     "rate_limits.auth_per_ip.window_secs" => u64, any;
     "rate_limits.auth_per_account.requests" => u32, any;
     "rate_limits.auth_per_account.window_secs" => u64, any;
+    "rate_limits.write_per_user.requests" => u32, any;
+    "rate_limits.write_per_user.window_secs" => u64, any;
+    "rate_limits.chat_per_user.requests" => u32, any;
+    "rate_limits.chat_per_user.window_secs" => u64, any;
     "redis.url" => Option<String>, any;
     "redis.key_prefix" => String, any;
     "redis.pool_size" => u32, any;

@@ -17,6 +17,9 @@ pub enum StartError {
     /// The generated API description was rejected by Dropshot (a generator bug).
     #[error("cannot build the API description: {0}")]
     Api(String),
+    /// A setting the configuration check let through is unusable (a bug in the check).
+    #[error("invalid configuration: {0}")]
+    Config(String),
     /// The database could not be opened.
     #[error("cannot open the database: {0}")]
     Database(String),
@@ -121,7 +124,14 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
         retry_after_secs: config.http.unavailable_retry_after_secs,
     };
     let api = agora_api::api_description::<Agora>().map_err(|e| StartError::Api(e.to_string()))?;
-    let context = ApiContext::new(service, authenticator);
+    let cors = agora_api::rt::CorsPolicy::new(
+        &config.http.cors_allowed_origins,
+        config.http.cors_max_age_secs,
+    )
+    .map_err(|e| StartError::Config(format!("http.cors_allowed_origins: {e}")))?;
+    let context = ApiContext::new(service, authenticator)
+        .with_cors(cors)
+        .with_max_header_bytes(config.http.max_header_bytes);
     let dropshot_config = ConfigDropshot {
         bind_address: config.http.bind,
         default_request_body_max_bytes: config.http.request_body_max_bytes,

@@ -35,6 +35,25 @@ enum Command {
         #[command(subcommand)]
         command: MigrateCommand,
     },
+    /// Account administration from the command line (each change is written to the audit log).
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Give the account <HANDLE> the `admin` role (takes effect on its next admin request).
+    Grant {
+        /// The account's handle, in any letter case.
+        handle: String,
+    },
+    /// Take the `admin` role away from the account <HANDLE>.
+    Demote {
+        /// The account's handle, in any letter case.
+        handle: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,6 +95,7 @@ fn main() -> ExitCode {
         }
         Command::Serve => serve(config),
         Command::Migrate { command } => migrate(config, command),
+        Command::Admin { command } => admin(config, command),
     }
 }
 
@@ -89,18 +109,22 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
         })
 }
 
+async fn open_database(config: &Config) -> Result<agora_db::Db, ExitCode> {
+    agora_db::Db::connect(&config.database).await.map_err(|e| {
+        eprintln!("cannot open the database: {e}");
+        ExitCode::FAILURE
+    })
+}
+
 fn migrate(config: Config, command: MigrateCommand) -> ExitCode {
     let runtime = match runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
     };
     runtime.block_on(async {
-        let db = match agora_db::Db::connect(&config.database).await {
+        let db = match open_database(&config).await {
             Ok(db) => db,
-            Err(e) => {
-                eprintln!("cannot open the database: {e}");
-                return ExitCode::FAILURE;
-            }
+            Err(code) => return code,
         };
         let status = match agora_db::migrate::status(&db).await {
             Ok(s) => s,
@@ -155,6 +179,50 @@ fn migrate(config: Config, command: MigrateCommand) -> ExitCode {
                     }
                     ExitCode::FAILURE
                 }
+            }
+        }
+    })
+}
+
+fn admin(config: Config, command: AdminCommand) -> ExitCode {
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let (handle, grant) = match command {
+        AdminCommand::Grant { handle } => (handle, true),
+        AdminCommand::Demote { handle } => (handle, false),
+    };
+    runtime.block_on(async {
+        let db = match open_database(&config).await {
+            Ok(db) => db,
+            Err(code) => return code,
+        };
+        // Writing through a schema this binary does not match could corrupt data.
+        match agora_db::migrate::status(&db).await {
+            Ok(status) if status.pending().is_empty() && status.refusals().is_empty() => {}
+            Ok(_) => {
+                eprintln!(
+                    "the database schema does not match this binary: run `agora migrate verify`"
+                );
+                return ExitCode::FAILURE;
+            }
+            Err(e) => {
+                eprintln!("cannot read the migration state: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        match agora_server::identity::admin::set_role_from_cli(&db, &handle, grant).await {
+            Ok(user) => {
+                println!(
+                    "{} ({}) now has the role {}",
+                    user.handle, user.id, user.role
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
             }
         }
     })

@@ -1,8 +1,9 @@
 //! Abuse limits per request class, on the kv GCRA limiter (atomic in Redis, so limits hold across
 //! instances; per instance, counted in `kv_fallback_total`, while Redis is down).
 //!
-//! Only the `auth` class exists so far: per client IP and per account on login, per IP on
-//! register and refresh. The `write` and `chat` classes come with the endpoints they protect.
+//! Classes: `auth` (per client IP and per account on login, per IP on register and refresh, per
+//! account on password change), `write` (per user, on every operation that stores user content:
+//! profile updates now, posts when they land) and `chat` (per user, per message sent).
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -31,6 +32,10 @@ pub struct RateLimitConfig {
     pub auth_per_ip: Limit,
     /// Sign-in attempts per account (the login as typed, normalized). Default 5 per 60 s.
     pub auth_per_account: Limit,
+    /// Content writes per user. Default 60 per 60 s.
+    pub write_per_user: Limit,
+    /// Chat messages per user. Default 300 per 60 s.
+    pub chat_per_user: Limit,
 }
 
 impl Default for RateLimitConfig {
@@ -44,6 +49,14 @@ impl Default for RateLimitConfig {
                 requests: 5,
                 window_secs: 60,
             },
+            write_per_user: Limit {
+                requests: 60,
+                window_secs: 60,
+            },
+            chat_per_user: Limit {
+                requests: 300,
+                window_secs: 60,
+            },
         }
     }
 }
@@ -55,6 +68,8 @@ impl RateLimitConfig {
         for (name, l) in [
             ("auth_per_ip", self.auth_per_ip),
             ("auth_per_account", self.auth_per_account),
+            ("write_per_user", self.write_per_user),
+            ("chat_per_user", self.chat_per_user),
         ] {
             if l.requests == 0 || l.window_secs == 0 {
                 p.push(format!(
@@ -96,6 +111,26 @@ impl RateLimits {
             .await?;
         }
         Ok(())
+    }
+
+    /// A content write by `user`.
+    pub async fn check_write(&self, user: uuid::Uuid) -> Result<(), ServiceError> {
+        self.check(
+            "write",
+            &format!("rl:write:user:{user}"),
+            self.config.write_per_user,
+        )
+        .await
+    }
+
+    /// A chat message sent by `user`.
+    pub async fn check_chat(&self, user: uuid::Uuid) -> Result<(), ServiceError> {
+        self.check(
+            "chat",
+            &format!("rl:chat:user:{user}"),
+            self.config.chat_per_user,
+        )
+        .await
     }
 
     async fn check(&self, name: &str, key: &str, limit: Limit) -> Result<(), ServiceError> {
@@ -140,6 +175,7 @@ mod tests {
                 requests: 3,
                 window_secs: 60,
             },
+            ..RateLimitConfig::default()
         };
         let limits = RateLimits::new(kv.rate_limiter().clone(), config);
         for i in 0..3u8 {
@@ -167,5 +203,46 @@ mod tests {
             .check_auth(IpAddr::from([10, 0, 0, 9]), Some("bob"))
             .await
             .expect("another account");
+    }
+}
+
+#[cfg(test)]
+mod class_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn write_and_chat_are_separate_budgets_per_user() {
+        let kv = agora_kv::Kv::in_process(&agora_kv::RedisConfig::default());
+        let two = Limit {
+            requests: 2,
+            window_secs: 60,
+        };
+        let config = RateLimitConfig {
+            write_per_user: two,
+            chat_per_user: two,
+            ..RateLimitConfig::default()
+        };
+        let limits = RateLimits::new(kv.rate_limiter().clone(), config);
+        let (ann, bob) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        for _ in 0..2 {
+            limits
+                .check_write(ann)
+                .await
+                .expect("within the write limit");
+        }
+        match limits.check_write(ann).await {
+            Err(ServiceError::RateLimited {
+                policy: Some(p), ..
+            }) => assert_eq!((p.name.as_str(), p.quota), ("write", 2)),
+            other => panic!("expected 429, got {other:?}"),
+        }
+        limits
+            .check_chat(ann)
+            .await
+            .expect("chat has its own budget");
+        limits
+            .check_write(bob)
+            .await
+            .expect("bob has his own budget");
     }
 }

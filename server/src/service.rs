@@ -209,6 +209,11 @@ impl agora_api::AgoraService for Agora {
         ctx: &RequestCtx<Principal>,
         body: types::ChangePasswordRequest,
     ) -> Result<(), ServiceError> {
+        // A stolen access token must not become an oracle for the current password.
+        let account = format!("user:{}", ctx.principal.user_id);
+        self.limits
+            .check_auth(ctx.remote_addr.ip(), Some(&account))
+            .await?;
         self.identity.change_password(ctx, body).await
     }
 
@@ -221,6 +226,7 @@ impl agora_api::AgoraService for Agora {
         ctx: &RequestCtx<Principal>,
         body: types::UpdateMeRequest,
     ) -> Result<types::Me, ServiceError> {
+        self.limits.check_write(ctx.principal.user_id).await?;
         self.identity.update_me(ctx, body).await
     }
 
@@ -238,5 +244,30 @@ impl agora_api::AgoraService for Agora {
         path: types::GetUserByHandlePath,
     ) -> Result<types::UserProfile, ServiceError> {
         self.identity.get_user_by_handle(ctx, &path.handle).await
+    }
+
+    async fn list_audit_events(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        query: types::ListAuditEventsQuery,
+    ) -> Result<types::AuditEventResultsPage, ServiceError> {
+        self.identity.list_audit_events(ctx, query).await
+    }
+
+    async fn set_user_role(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::SetUserRolePath,
+        body: types::SetRoleRequest,
+    ) -> Result<types::UserRole, ServiceError> {
+        self.identity.set_user_role(ctx, path.user_id, body).await
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::RevokeUserSessionsPath,
+    ) -> Result<(), ServiceError> {
+        self.identity.revoke_user_sessions(ctx, path.user_id).await
     }
 }

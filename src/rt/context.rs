@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use super::{ServiceError, TraceContext};
+use super::{CorsPolicy, ServiceError, TraceContext};
 
 /// The authenticated caller of an operation whose `security` requires a bearer token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,14 +73,38 @@ pub struct ApiContext<S> {
     pub service: S,
     /// The bearer-token verifier.
     pub authenticator: Arc<dyn Authenticator>,
+    /// Which browser origins may call the API (none by default).
+    pub cors: CorsPolicy,
+    /// The most request-header bytes (names, values and separators) an operation accepts;
+    /// more is answered 431.
+    pub max_header_bytes: usize,
 }
 
+/// Default of [`ApiContext::max_header_bytes`]: room for a bearer token, a trace context and a
+/// browser's usual headers many times over.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
+
 impl<S> ApiContext<S> {
-    /// Wraps a service and its authenticator.
+    /// Wraps a service and its authenticator, with no cross-origin access and the default header
+    /// limit.
     pub fn new(service: S, authenticator: Arc<dyn Authenticator>) -> Self {
         Self {
             service,
             authenticator,
+            cors: CorsPolicy::default(),
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
         }
+    }
+
+    /// Sets the cross-origin policy.
+    pub fn with_cors(mut self, cors: CorsPolicy) -> Self {
+        self.cors = cors;
+        self
+    }
+
+    /// Sets the request-header limit.
+    pub fn with_max_header_bytes(mut self, bytes: usize) -> Self {
+        self.max_header_bytes = bytes;
+        self
     }
 }

@@ -38,6 +38,9 @@ pub enum ServiceError {
     /// The body is larger than the operation accepts.
     #[error("request body exceeds the limit of {limit_bytes} bytes")]
     PayloadTooLarge { limit_bytes: usize },
+    /// The request headers are larger than the server accepts.
+    #[error("request headers exceed the limit of {limit_bytes} bytes")]
+    HeadersTooLarge { limit_bytes: usize },
     /// Unsupported `Content-Type`.
     #[error("{message}")]
     UnsupportedMediaType { message: String },
@@ -170,6 +173,13 @@ impl ApiFailure {
                 None,
                 vec![],
             ),
+            ServiceError::HeadersTooLarge { .. } => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
+                None,
+                None,
+                vec![],
+            ),
             ServiceError::UnsupportedMediaType { .. } => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
@@ -296,6 +306,7 @@ fn client_error_code(status: StatusCode) -> &'static str {
         StatusCode::NOT_ACCEPTABLE => "not_acceptable",
         StatusCode::CONFLICT => "conflict",
         StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "headers_too_large",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
         StatusCode::TOO_MANY_REQUESTS => "rate_limited",
         _ => "invalid_request",

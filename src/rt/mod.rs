@@ -3,6 +3,7 @@
 //! [`RequestCtx`], [`Principal`] and [`ServiceError`].
 
 mod context;
+pub mod cors;
 mod error;
 mod extract;
 mod observe;
@@ -10,13 +11,16 @@ mod respond;
 mod trace;
 pub mod validate;
 
-pub use context::{ApiContext, AuthFuture, Authenticator, Principal, RequestCtx};
+pub use context::{
+    ApiContext, AuthFuture, Authenticator, DEFAULT_MAX_HEADER_BYTES, Principal, RequestCtx,
+};
+pub use cors::CorsPolicy;
 pub use error::{ApiFailure, ErrorBody, ErrorDetail, ErrorResponse, RateLimitPolicy, ServiceError};
 pub use extract::{
     Checked, HeaderParams, JsonBody, PathParams, QueryParams, ValidateJson, ValidateParams,
 };
 pub use observe::{Call, Operation, accept_websocket};
-pub use respond::{Reply, TextResponse};
+pub use respond::{Preflight, Reply, TextResponse};
 pub use trace::TraceContext;
 pub use validate::{Location, Violation, Violations};
 

@@ -4,18 +4,16 @@
 
 use std::time::Instant;
 
-use dropshot::{
-    HttpResponse, RequestContext, ServerContext, WebsocketChannelResult, WebsocketConnection,
-};
+use dropshot::{HttpResponse, RequestContext, WebsocketChannelResult, WebsocketConnection};
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tracing::Instrument;
 
 use super::WebSocket;
-use super::context::{Authenticator, Principal, RequestCtx};
+use super::context::{ApiContext, Authenticator, Principal, RequestCtx};
 use super::error::{ApiFailure, ServiceError};
-use super::respond::Reply;
+use super::respond::{Preflight, Reply};
 use super::trace::TraceContext;
 
 /// Static facts about an operation, emitted by the generator.
@@ -37,13 +35,26 @@ pub struct Call {
     span: tracing::Span,
     ctx: RequestCtx,
     user_id: Option<uuid::Uuid>,
+    /// Set when the request headers exceed the limit: the request is refused before any work.
+    headers_over: Option<usize>,
+    /// Headers every answer to this request carries (CORS).
+    response_headers: http::HeaderMap,
     _in_flight: InFlight,
 }
 
 impl Call {
     /// Opens the call: joins the caller's trace and opens the request span.
-    pub fn start<C: ServerContext>(rqctx: &RequestContext<C>, op: &'static Operation) -> Self {
+    pub fn start<S: Send + Sync + 'static>(
+        rqctx: &RequestContext<ApiContext<S>>,
+        op: &'static Operation,
+    ) -> Self {
         let headers = rqctx.request.headers();
+        let api = rqctx.context();
+        let header_bytes: usize = headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 4)
+            .sum();
+        let headers_over = (header_bytes > api.max_header_bytes).then_some(api.max_header_bytes);
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let trace = TraceContext::from_traceparent(header("traceparent"));
         let span = tracing::info_span!(
@@ -68,6 +79,8 @@ impl Call {
             span,
             ctx,
             user_id: None,
+            headers_over,
+            response_headers: api.cors.response_headers(headers),
             _in_flight: InFlight::new(op),
         }
     }
@@ -77,17 +90,42 @@ impl Call {
         self.span.clone()
     }
 
-    /// The context of a public operation.
-    pub fn public_ctx(&self) -> RequestCtx {
-        self.ctx.clone()
+    /// The context of a public operation, unless the request is refused outright.
+    pub fn public_ctx(&self) -> Result<RequestCtx, ApiFailure> {
+        self.admit()?;
+        Ok(self.ctx.clone())
+    }
+
+    /// Refuses requests no operation should process (over-long headers).
+    fn admit(&self) -> Result<(), ApiFailure> {
+        match self.headers_over {
+            Some(limit_bytes) => Err(self.fail(ServiceError::HeadersTooLarge { limit_bytes })),
+            None => Ok(()),
+        }
+    }
+
+    /// Answers `OPTIONS` on a route whose operations use `methods` (see [`super::cors`]).
+    pub fn preflight<S: Send + Sync + 'static>(
+        &self,
+        rqctx: &RequestContext<ApiContext<S>>,
+        methods: &[&str],
+    ) -> Result<Preflight, ApiFailure> {
+        self.admit()?;
+        rqctx
+            .context()
+            .cors
+            .preflight(rqctx.request.headers(), methods)
+            .map(Preflight)
+            .map_err(|e| self.fail(e))
     }
 
     /// Authenticates the bearer token of an operation that requires `bearerAuth`.
-    pub async fn authenticate<C: ServerContext>(
+    pub async fn authenticate<S: Send + Sync + 'static>(
         &mut self,
-        rqctx: &RequestContext<C>,
+        rqctx: &RequestContext<ApiContext<S>>,
         authenticator: &dyn Authenticator,
     ) -> Result<RequestCtx<Principal>, ApiFailure> {
+        self.admit()?;
         let token = bearer_token(rqctx.request.headers()).map_err(|e| self.fail(e))?;
         let principal = authenticator
             .authenticate(token)
@@ -112,7 +150,7 @@ impl Call {
             Err(failure) => failure.status.as_u16(),
         };
         self.record(status, result.as_ref().err());
-        Reply(result)
+        Reply::new(result, self.response_headers)
     }
 
     /// Closes a WebSocket call whose input or credentials were rejected after the upgrade: the

@@ -1,21 +1,39 @@
-//! Success responses that are not JSON (Prometheus text, the YAML contract).
+//! Success responses that are not JSON (Prometheus text, the YAML contract, CORS preflights).
 
 use dropshot::{ApiEndpointResponse, Body, HttpError, HttpResponse};
-use http::StatusCode;
+use http::{HeaderMap, StatusCode};
 
 use super::ApiFailure;
 
 /// What a generated handler returns: the success response `T`, or a failure written with all
-/// its headers. The OpenAPI document describes `T` (errors are described by the error type).
+/// its headers, plus headers every answer carries (CORS). The OpenAPI document describes `T`
+/// (errors are described by the error type).
 #[derive(Debug)]
-pub struct Reply<T>(pub Result<T, ApiFailure>);
+pub struct Reply<T> {
+    result: Result<T, ApiFailure>,
+    headers: HeaderMap,
+}
+
+impl<T> Reply<T> {
+    /// `result`, with `headers` added to the response whichever way it went.
+    pub fn new(result: Result<T, ApiFailure>, headers: HeaderMap) -> Self {
+        Self { result, headers }
+    }
+
+    /// The outcome.
+    pub fn result(&self) -> &Result<T, ApiFailure> {
+        &self.result
+    }
+}
 
 impl<T: HttpResponse> HttpResponse for Reply<T> {
     fn to_result(self) -> Result<http::Response<Body>, HttpError> {
-        match self.0 {
-            Ok(success) => success.to_result(),
-            Err(failure) => failure.into_response(),
-        }
+        let mut response = match self.result {
+            Ok(success) => success.to_result()?,
+            Err(failure) => failure.into_response()?,
+        };
+        response.headers_mut().extend(self.headers);
+        Ok(response)
     }
 
     fn response_metadata() -> ApiEndpointResponse {
@@ -23,7 +41,7 @@ impl<T: HttpResponse> HttpResponse for Reply<T> {
     }
 
     fn status_code(&self) -> StatusCode {
-        match &self.0 {
+        match &self.result {
             Ok(success) => success.status_code(),
             Err(failure) => failure.status,
         }
@@ -69,5 +87,32 @@ impl HttpResponse for TextResponse {
 
     fn status_code(&self) -> StatusCode {
         StatusCode::OK
+    }
+}
+
+/// The 204 answer to `OPTIONS`: a CORS preflight grant, or `Allow` for a plain `OPTIONS`.
+#[derive(Debug)]
+pub struct Preflight(pub HeaderMap);
+
+impl HttpResponse for Preflight {
+    fn to_result(self) -> Result<http::Response<Body>, HttpError> {
+        let mut response = http::Response::builder()
+            .status(StatusCode::NO_CONTENT)
+            .body(Body::empty())?;
+        *response.headers_mut() = self.0;
+        Ok(response)
+    }
+
+    fn response_metadata() -> ApiEndpointResponse {
+        ApiEndpointResponse {
+            schema: None,
+            headers: vec![],
+            success: Some(StatusCode::NO_CONTENT),
+            description: Some("the methods and headers this route allows".to_owned()),
+        }
+    }
+
+    fn status_code(&self) -> StatusCode {
+        StatusCode::NO_CONTENT
     }
 }

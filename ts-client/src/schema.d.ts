@@ -327,6 +327,71 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/audit-events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The audit log
+         * @description Security events, newest first: registrations, sign-ins (successful and failed), refresh-token
+         *     reuse, sign-outs, session revocations, password and role changes, and every admin action.
+         *     Filters combine; a page token carries no filter, so send the same filters with it.
+         */
+        get: operations["list_audit_events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/users/{user_id}/role": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set a user's role
+         * @description Grants or withdraws `admin`. Takes effect at once for admin operations; the `role` claim of
+         *     the user's access tokens follows at their next refresh. An admin cannot change their own
+         *     role here (409 `conflict`: another admin, or `agora admin`, must). 404 for an unknown user.
+         */
+        put: operations["set_user_role"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/users/{user_id}/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Sign a user out everywhere
+         * @description Revokes every session of the user; their access tokens stop working on every instance
+         *     within a second and their refresh tokens at once. 404 for an unknown user.
+         */
+        delete: operations["revoke_user_sessions"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -335,8 +400,8 @@ export interface components {
         ApiError: {
             /**
              * @description A stable machine-readable code: `invalid_request`, `unauthenticated`, `forbidden`,
-             *     `not_found`, `method_not_allowed`, `conflict`, `payload_too_large`, `rate_limited`,
-             *     `internal`, `unavailable`. New codes may be added; clients treat unknown codes by status.
+             *     `not_found`, `method_not_allowed`, `conflict`, `payload_too_large`,
+             *     `unsupported_media_type`, `headers_too_large`, `rate_limited`, `internal`, `unavailable`. New codes may be added; clients treat unknown codes by status.
              */
             error_code: string;
             /** @description A human-readable explanation. Never contains internal details. */
@@ -514,6 +579,55 @@ export interface components {
         Session: {
             user: components["schemas"]["Me"];
             tokens: components["schemas"]["TokenPair"];
+        };
+        /**
+         * @description What a user may do. `admin` adds the admin operations.
+         * @enum {string}
+         */
+        Role: "user" | "admin";
+        /** @description The role to give. */
+        SetRoleRequest: {
+            role: components["schemas"]["Role"];
+        };
+        /** @description A user and their role. */
+        UserRole: {
+            /** Format: uuid */
+            user_id: string;
+            handle: components["schemas"]["Handle"];
+            role: components["schemas"]["Role"];
+        };
+        /**
+         * @description What an audit event records: `register`, `login`, `refresh_token_reuse`, `logout`,
+         *     `logout_all`, `session_revoke`, `password_change`, `role_change`, `user_sessions_revoke`,
+         *     `audit_read`, `admin_denied`. New actions may be added.
+         */
+        AuditAction: string;
+        /** @description One security event. Never holds secrets or tokens. */
+        AuditEvent: {
+            /** Format: uuid */
+            id: string;
+            /** Format: date-time */
+            at: string;
+            /**
+             * Format: uuid
+             * @description Who acted, when known (absent for the command line and unknown accounts).
+             */
+            actor_user_id?: string | null;
+            action: components["schemas"]["AuditAction"];
+            /** @description What it was done to, e.g. `session:<id>` or `user:<id>`. */
+            target?: string | null;
+            /** @description `success`, `failure`, `forbidden`, `conflict`, `session_revoked`, ... */
+            outcome: string;
+            ip?: string | null;
+            user_agent?: string | null;
+            /** @description The request that caused it (`cli:<id>` for the command line). */
+            request_id: string;
+        };
+        /** @description A page of audit events. */
+        AuditEventResultsPage: {
+            items: components["schemas"]["AuditEvent"][];
+            /** @description Token for the next page; absent on the last one. */
+            next_page?: string | null;
         };
     };
     responses: {
@@ -930,6 +1044,93 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["UserProfile"];
                 };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    list_audit_events: {
+        parameters: {
+            query?: {
+                /** @description Maximum number of items returned by a single call */
+                limit?: number | null;
+                /** @description Token returned by previous call to retrieve the subsequent page */
+                page_token?: string | null;
+                /** @description Only events of this user. */
+                actor?: string;
+                /** @description Only events of this action, e.g. `login`. */
+                action?: components["schemas"]["AuditAction"];
+                /** @description Only events at or after this instant. */
+                since?: string;
+                /** @description Only events before this instant. */
+                until?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of events. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditEventResultsPage"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    set_user_role: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SetRoleRequest"];
+            };
+        };
+        responses: {
+            /** @description The user and their role now. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserRole"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    revoke_user_sessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             "4XX": components["responses"]["ApiError"];
             "5XX": components["responses"]["ApiError"];

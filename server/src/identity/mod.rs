@@ -7,6 +7,7 @@
 //! The authenticator checks the token and then that its session is not revoked: in the
 //! in-process deny-set ([`revocations`]) while that set is complete, in the database otherwise.
 
+pub mod admin;
 pub mod passwords;
 pub mod revocations;
 pub mod tokens;
@@ -46,6 +47,24 @@ fn parse_page_token(token: &str) -> Result<uuid::Uuid, ServiceError> {
                 message: "is not a page token this API issued".into(),
             }])
         })
+}
+
+/// The page size a caller asked for, within bounds.
+fn page_size(asked: Option<std::num::NonZeroU32>) -> u32 {
+    asked.map_or(DEFAULT_PAGE_SIZE, |l| l.get().min(MAX_PAGE_SIZE))
+}
+
+/// Cuts rows fetched as one more than `size` (which tells whether a next page exists) to the
+/// page, and names the next page by its last row.
+fn split_page<T>(
+    mut rows: Vec<T>,
+    size: u32,
+    token: impl Fn(&T) -> String,
+) -> (Vec<T>, Option<String>) {
+    let more = rows.len() > size as usize;
+    rows.truncate(size as usize);
+    let next = if more { rows.last().map(token) } else { None };
+    (rows, next)
 }
 
 /// The one answer to a failed sign-in, whatever failed.
@@ -413,29 +432,20 @@ impl Identity {
         query: types::ListSessionsQuery,
     ) -> Result<types::SessionInfoResultsPage, ServiceError> {
         let p = &ctx.principal;
-        let limit = query
-            .limit
-            .map_or(DEFAULT_PAGE_SIZE, |l| l.get().min(MAX_PAGE_SIZE));
+        let limit = page_size(query.limit);
         let after = query
             .page_token
             .as_deref()
             .map(parse_page_token)
             .transpose()?;
         // One more than asked tells whether a next page exists.
-        let mut sessions = self
+        let sessions = self
             .db
             .list_sessions(p.user_id, after, limit + 1)
             .await
             .map_err(|e| service_error(e, "session"))?;
-        let more = sessions.len() > limit as usize;
-        sessions.truncate(limit as usize);
-        let next_page = more
-            .then(|| {
-                sessions
-                    .last()
-                    .map(|s| format!("{PAGE_TOKEN_PREFIX}{}", s.id))
-            })
-            .flatten();
+        let (sessions, next_page) =
+            split_page(sessions, limit, |s| format!("{PAGE_TOKEN_PREFIX}{}", s.id));
         let items = sessions
             .into_iter()
             .map(|s| types::SessionInfo {

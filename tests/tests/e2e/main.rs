@@ -3,6 +3,7 @@
 
 mod support;
 
+mod cors;
 mod db_outage;
 mod healthz;
 mod metrics;
@@ -13,6 +14,7 @@ mod readyz;
 mod redis_outage;
 mod revocation;
 mod v1_accounts;
+mod v1_admin;
 mod v1_me;
 mod v1_me_sessions;
 mod v1_meta;

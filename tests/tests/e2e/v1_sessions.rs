@@ -114,10 +114,15 @@ e2e_both_backends!(the_session_lifecycle, &[], |app| async move {
     })
     .await
     .expect("the server's database");
-    let events = db
-        .list_audit_events_by_actor(registered.user.id, 100, agora_db::ReadPolicy::Primary)
+    let filter = agora_db::audit::AuditFilter {
+        actor: Some(registered.user.id),
+        ..Default::default()
+    };
+    let mut events = db
+        .list_audit_events(&filter, None, 100, agora_db::ReadPolicy::Primary)
         .await
         .expect("audit events");
+    events.reverse();
     let steps: Vec<(&str, &str)> = events
         .iter()
         .map(|e| (e.action.as_str(), e.outcome.as_str()))

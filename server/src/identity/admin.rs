@@ -1,0 +1,249 @@
+//! The admin operations: the audit log, roles, and signing a user out everywhere. Every one
+//! checks the caller's role in the primary database (not the token's claim, which lags by up to
+//! one access-token lifetime), and every attempt is audited.
+
+use agora_api::rt::{Location, Principal, RequestCtx, ServiceError, Violation};
+use agora_api::types;
+use agora_db::audit::{AuditCursor, AuditEvent, AuditFilter, NewAuditEvent};
+use agora_db::users::User;
+use agora_db::{Db, DbError, ReadPolicy};
+
+use super::{Identity, page_size, split_page, stored};
+use crate::db_errors::service_error;
+
+/// The role that may call admin operations.
+pub const ADMIN: &str = "admin";
+/// The role every account starts with.
+pub const USER: &str = "user";
+
+/// Audit page tokens are `a1.<microseconds since the epoch>.<event id>`: the keyset of the last
+/// event returned.
+const AUDIT_PAGE_TOKEN_PREFIX: &str = "a1.";
+
+fn role_name(role: types::Role) -> &'static str {
+    match role {
+        types::Role::User => USER,
+        types::Role::Admin => ADMIN,
+    }
+}
+
+fn role_of(user: &User) -> Result<types::Role, ServiceError> {
+    match user.role.as_str() {
+        USER => Ok(types::Role::User),
+        ADMIN => Ok(types::Role::Admin),
+        _ => Err(ServiceError::internal("stored role violates the contract")),
+    }
+}
+
+fn audit_page_token(last: &AuditEvent) -> String {
+    format!(
+        "{AUDIT_PAGE_TOKEN_PREFIX}{}.{}",
+        last.at.timestamp_micros(),
+        last.id
+    )
+}
+
+fn parse_audit_page_token(token: &str) -> Result<AuditCursor, ServiceError> {
+    let parsed = token
+        .strip_prefix(AUDIT_PAGE_TOKEN_PREFIX)
+        .and_then(|rest| rest.split_once('.'))
+        .and_then(|(micros, id)| {
+            let at = chrono::DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+            let id = uuid::Uuid::parse_str(id).ok()?;
+            Some(AuditCursor { at, id })
+        });
+    parsed.ok_or_else(|| {
+        ServiceError::invalid(vec![Violation {
+            location: Location::Query,
+            pointer: "/page_token".into(),
+            rule: "page_token",
+            message: "is not a page token this API issued".into(),
+        }])
+    })
+}
+
+fn not_found_user(e: DbError) -> ServiceError {
+    match e {
+        DbError::NotFound => ServiceError::NotFound {
+            message: "user not found".into(),
+        },
+        other => service_error(other, "user"),
+    }
+}
+
+fn event(e: AuditEvent) -> Result<types::AuditEvent, ServiceError> {
+    Ok(types::AuditEvent {
+        id: e.id,
+        at: e.at,
+        actor_user_id: e.actor_user_id,
+        action: stored(e.action, "audit action")?,
+        target: e.target,
+        outcome: e.outcome,
+        ip: e.ip,
+        user_agent: e.user_agent,
+        request_id: e.request_id,
+    })
+}
+
+impl Identity {
+    /// Passes when the caller is an admin now; otherwise audits the attempt at `operation` and
+    /// answers 403.
+    async fn require_admin(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        operation: &str,
+    ) -> Result<(), ServiceError> {
+        let p = &ctx.principal;
+        let role = match self.db.get_user(p.user_id, ReadPolicy::Primary).await {
+            Ok(user) => user.role,
+            // The account is gone but its token is not yet expired: no role at all.
+            Err(DbError::NotFound) => String::new(),
+            Err(e) => return Err(service_error(e, "user")),
+        };
+        if role == ADMIN {
+            return Ok(());
+        }
+        let target = Some(format!("operation:{operation}"));
+        self.audit(ctx, Some(p.user_id), "admin_denied", target, "forbidden")
+            .await;
+        Err(ServiceError::Forbidden {
+            message: "this operation requires the admin role".into(),
+        })
+    }
+
+    /// `list_audit_events`: the audit log, newest first, filtered and keyset-paginated.
+    pub async fn list_audit_events(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        query: types::ListAuditEventsQuery,
+    ) -> Result<types::AuditEventResultsPage, ServiceError> {
+        self.require_admin(ctx, "list_audit_events").await?;
+        let limit = page_size(query.limit);
+        let after = query
+            .page_token
+            .as_deref()
+            .map(parse_audit_page_token)
+            .transpose()?;
+        let filter = AuditFilter {
+            actor: query.actor,
+            action: query.action.map(|a| a.to_string()),
+            since: query.since,
+            until: query.until,
+        };
+        // The read itself is audited first, so a page always shows who is reading.
+        self.audit(
+            ctx,
+            Some(ctx.principal.user_id),
+            "audit_read",
+            None,
+            "success",
+        )
+        .await;
+        let events = self
+            .db
+            .list_audit_events(&filter, after, limit + 1, ReadPolicy::Primary)
+            .await
+            .map_err(|e| service_error(e, "audit event"))?;
+        let (events, next_page) = split_page(events, limit, audit_page_token);
+        let items = events.into_iter().map(event).collect::<Result<_, _>>()?;
+        Ok(types::AuditEventResultsPage { items, next_page })
+    }
+
+    /// `set_user_role`: grants or withdraws `admin`. Not on oneself: an admin who could demote
+    /// themselves could also leave the deployment without one by mistake.
+    pub async fn set_user_role(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        user_id: uuid::Uuid,
+        body: types::SetRoleRequest,
+    ) -> Result<types::UserRole, ServiceError> {
+        self.require_admin(ctx, "set_user_role").await?;
+        let actor = Some(ctx.principal.user_id);
+        let role = role_name(body.role);
+        let target = Some(format!("user:{user_id} role={role}"));
+        if user_id == ctx.principal.user_id {
+            self.audit(ctx, actor, "role_change", target, "conflict")
+                .await;
+            return Err(ServiceError::Conflict {
+                message:
+                    "an admin cannot change their own role; another admin (or `agora admin`) must"
+                        .into(),
+            });
+        }
+        let user = match self.db.set_user_role(user_id, role).await {
+            Ok(user) => user,
+            Err(e) => {
+                self.audit(ctx, actor, "role_change", target, "failure")
+                    .await;
+                return Err(not_found_user(e));
+            }
+        };
+        self.audit(ctx, actor, "role_change", target, "success")
+            .await;
+        Ok(types::UserRole {
+            user_id: user.id,
+            role: role_of(&user)?,
+            handle: stored(user.handle, "handle")?,
+        })
+    }
+
+    /// `revoke_user_sessions`: signs a user out everywhere.
+    pub async fn revoke_user_sessions(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        user_id: uuid::Uuid,
+    ) -> Result<(), ServiceError> {
+        self.require_admin(ctx, "revoke_user_sessions").await?;
+        let actor = Some(ctx.principal.user_id);
+        let target = Some(format!("user:{user_id}"));
+        if let Err(e) = self.db.get_user(user_id, ReadPolicy::Primary).await {
+            self.audit(ctx, actor, "user_sessions_revoke", target, "failure")
+                .await;
+            return Err(not_found_user(e));
+        }
+        let revoked = self
+            .db
+            .revoke_all_sessions(user_id, None)
+            .await
+            .map_err(|e| service_error(e, "session"))?;
+        self.revoke_everywhere(&revoked).await;
+        self.audit(ctx, actor, "user_sessions_revoke", target, "success")
+            .await;
+        Ok(())
+    }
+}
+
+/// Why `agora admin` could not change a role.
+#[derive(Debug, thiserror::Error)]
+pub enum GrantError {
+    /// No account has that handle.
+    #[error("no user has the handle {0:?}")]
+    UnknownHandle(String),
+    /// The database failed.
+    #[error("database: {0}")]
+    Db(#[from] DbError),
+}
+
+/// Sets the role of the account `handle` from the command line, audited with no actor (the
+/// operator is at a shell, not signed in) and the operating-system user in the user-agent field.
+pub async fn set_role_from_cli(db: &Db, handle: &str, admin: bool) -> Result<User, GrantError> {
+    let user = match db.get_user_by_handle(handle, ReadPolicy::Primary).await {
+        Ok(user) => user,
+        Err(DbError::NotFound) => return Err(GrantError::UnknownHandle(handle.to_owned())),
+        Err(e) => return Err(e.into()),
+    };
+    let role = if admin { ADMIN } else { USER };
+    let user = db.set_user_role(user.id, role).await?;
+    let os_user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    db.record_audit_event(&NewAuditEvent {
+        actor_user_id: None,
+        action: "role_change".into(),
+        target: Some(format!("user:{} role={role}", user.id)),
+        outcome: "success".into(),
+        ip: None,
+        user_agent: Some(format!("agora admin (os user {os_user})")),
+        request_id: format!("cli:{}", uuid::Uuid::now_v7()),
+    })
+    .await?;
+    Ok(user)
+}
