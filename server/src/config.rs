@@ -80,8 +80,15 @@ pub struct AuthConfig {
     pub argon2_iterations: u32,
     /// argon2id lanes. Default 1 (OWASP).
     pub argon2_parallelism: u32,
-    /// Password hashes computed at once; more wait for a turn. Default 4.
+    /// Password hashes computed at once; more wait for a turn. Default: half the CPU cores, at
+    /// least 1, so a login flood leaves the other half to every other request (measured with
+    /// `examples/identity_bench`: see runbooks/security.md).
     pub hash_concurrency: usize,
+}
+
+/// Half the cores this process may use, at least 1.
+fn half_the_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
 }
 
 impl Default for AuthConfig {
@@ -96,7 +103,7 @@ impl Default for AuthConfig {
             argon2_memory_kib: 19456,
             argon2_iterations: 2,
             argon2_parallelism: 1,
-            hash_concurrency: 4,
+            hash_concurrency: half_the_cores(),
         }
     }
 }
