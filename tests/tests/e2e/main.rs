@@ -6,6 +6,7 @@ mod support;
 mod cors;
 mod db_outage;
 mod healthz;
+mod limits;
 mod metrics;
 mod migrations;
 mod openapi;
