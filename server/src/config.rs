@@ -148,6 +148,9 @@ pub struct HttpConfig {
     /// Largest accepted request-header section, in bytes (names, values, separators); larger is
     /// answered 431. Default 16384.
     pub max_header_bytes: usize,
+    /// Load balancers and proxies (addresses or CIDR networks) whose `X-Forwarded-For` names
+    /// the client. Default none: the peer address is the client.
+    pub trusted_proxies: Vec<String>,
 }
 
 /// Logging.
@@ -180,6 +183,7 @@ impl Default for Config {
                 cors_allowed_origins: Vec::new(),
                 cors_max_age_secs: 600,
                 max_header_bytes: agora_api::rt::DEFAULT_MAX_HEADER_BYTES,
+                trusted_proxies: Vec::new(),
             },
             log: LogConfig {
                 format: LogFormat::Json,
@@ -461,6 +465,7 @@ settings! {
     "http.unavailable_retry_after_secs" => u64, any;
     "http.cors_allowed_origins" => Vec<String>, |o| agora_api::rt::CorsPolicy::new(o, 0).map(drop).map_err(|e| e.to_string());
     "http.cors_max_age_secs" => u64, any;
+    "http.trusted_proxies" => Vec<String>, |p| agora_api::rt::TrustedProxies::new(p).map(drop).map_err(|e| e.to_string());
     "http.max_header_bytes" => usize, |n| if *n < 1024 { Err("must be at least 1024".into()) } else { Ok(()) };
     "log.format" => LogFormat, any;
     "log.level" => String, |l| tracing_subscriber::EnvFilter::try_new(l).map(drop).map_err(|e| e.to_string());

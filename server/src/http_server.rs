@@ -129,8 +129,11 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
         config.http.cors_max_age_secs,
     )
     .map_err(|e| StartError::Config(format!("http.cors_allowed_origins: {e}")))?;
+    let proxies = agora_api::rt::TrustedProxies::new(&config.http.trusted_proxies)
+        .map_err(|e| StartError::Config(format!("http.trusted_proxies: {e}")))?;
     let context = ApiContext::new(service, authenticator)
         .with_cors(cors)
+        .with_trusted_proxies(proxies)
         .with_max_header_bytes(config.http.max_header_bytes);
     let dropshot_config = ConfigDropshot {
         bind_address: config.http.bind,

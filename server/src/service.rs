@@ -155,7 +155,7 @@ impl agora_api::AgoraService for Agora {
         ctx: &RequestCtx,
         body: types::RegisterRequest,
     ) -> Result<types::Session, ServiceError> {
-        self.limits.check_auth(ctx.remote_addr.ip(), None).await?;
+        self.limits.check_auth(ctx.client_ip, None).await?;
         self.identity.register(ctx, body).await
     }
 
@@ -166,7 +166,7 @@ impl agora_api::AgoraService for Agora {
     ) -> Result<types::Session, ServiceError> {
         // Before the password hash: a flood is refused without costing a hash.
         self.limits
-            .check_auth(ctx.remote_addr.ip(), Some(&body.login))
+            .check_auth(ctx.client_ip, Some(&body.login))
             .await?;
         self.identity.login(ctx, body).await
     }
@@ -176,7 +176,7 @@ impl agora_api::AgoraService for Agora {
         ctx: &RequestCtx,
         body: types::RefreshSessionRequest,
     ) -> Result<types::TokenPair, ServiceError> {
-        self.limits.check_auth(ctx.remote_addr.ip(), None).await?;
+        self.limits.check_auth(ctx.client_ip, None).await?;
         self.identity.refresh_session(ctx, body).await
     }
 
@@ -212,7 +212,7 @@ impl agora_api::AgoraService for Agora {
         // A stolen access token must not become an oracle for the current password.
         let account = format!("user:{}", ctx.principal.user_id);
         self.limits
-            .check_auth(ctx.remote_addr.ip(), Some(&account))
+            .check_auth(ctx.client_ip, Some(&account))
             .await?;
         self.identity.change_password(ctx, body).await
     }

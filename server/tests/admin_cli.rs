@@ -7,7 +7,12 @@ use agora_db::users::NewUser;
 use agora_db::{Db, DbConfig, ReadPolicy};
 
 fn agora(database_url: &str, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_agora"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_agora"));
+    // The test harness's own AGORA_TEST_* variables would be read as (unknown) settings.
+    for (name, _) in std::env::vars().filter(|(k, _)| k.starts_with("AGORA_")) {
+        command.env_remove(name);
+    }
+    let out = command
         .args(args)
         .env("AGORA_DATABASE__URL", database_url)
         .env("AGORA_LOG__LEVEL", "warn")

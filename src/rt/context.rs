@@ -1,13 +1,13 @@
 //! What a service method receives besides its typed inputs: who is calling and on which request.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 
 use uuid::Uuid;
 
-use super::{CorsPolicy, ServiceError, TraceContext};
+use super::{CorsPolicy, ServiceError, TraceContext, TrustedProxies};
 
 /// The authenticated caller of an operation whose `security` requires a bearer token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +39,9 @@ pub struct RequestCtx<P = ()> {
     pub principal: P,
     /// The peer address of the connection (the load balancer's, behind one).
     pub remote_addr: SocketAddr,
+    /// The client's address: the peer's, or the one a trusted proxy forwarded
+    /// ([`super::TrustedProxies`]). Rate limits, sessions and the audit log use this.
+    pub client_ip: IpAddr,
     /// The `User-Agent` header, when sent.
     pub user_agent: Option<String>,
 }
@@ -51,6 +54,7 @@ impl<P> RequestCtx<P> {
             trace: self.trace,
             principal,
             remote_addr: self.remote_addr,
+            client_ip: self.client_ip,
             user_agent: self.user_agent,
         }
     }
@@ -78,6 +82,8 @@ pub struct ApiContext<S> {
     /// The most request-header bytes (names, values and separators) an operation accepts;
     /// more is answered 431.
     pub max_header_bytes: usize,
+    /// Proxies whose `X-Forwarded-For` names the client (none by default).
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// Default of [`ApiContext::max_header_bytes`]: room for a bearer token, a trace context and a
@@ -93,7 +99,14 @@ impl<S> ApiContext<S> {
             authenticator,
             cors: CorsPolicy::default(),
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+            trusted_proxies: TrustedProxies::default(),
         }
+    }
+
+    /// Sets the proxies whose `X-Forwarded-For` is believed.
+    pub fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.trusted_proxies = proxies;
+        self
     }
 
     /// Sets the cross-origin policy.

@@ -2,6 +2,7 @@
 //! validation and observability. Generated code calls into this module; services see only
 //! [`RequestCtx`], [`Principal`] and [`ServiceError`].
 
+mod client_ip;
 mod context;
 pub mod cors;
 mod error;
@@ -11,6 +12,7 @@ mod respond;
 mod trace;
 pub mod validate;
 
+pub use client_ip::{BadProxy, TrustedProxies};
 pub use context::{
     ApiContext, AuthFuture, Authenticator, DEFAULT_MAX_HEADER_BYTES, Principal, RequestCtx,
 };

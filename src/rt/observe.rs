@@ -71,6 +71,9 @@ impl Call {
             trace,
             principal: (),
             remote_addr: rqctx.request.remote_addr(),
+            client_ip: api
+                .trusted_proxies
+                .client_ip(rqctx.request.remote_addr().ip(), headers),
             user_agent: header("user-agent").map(str::to_owned),
         };
         Self {
@@ -131,6 +134,14 @@ impl Call {
             .authenticate(token)
             .instrument(self.span.clone())
             .await;
+        if let Err(ServiceError::Unauthenticated { .. }) = &principal {
+            // RFC 6750 §3.1: a token was presented and refused; the client should get a new one
+            // rather than prompt for credentials.
+            self.response_headers.insert(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+        }
         let principal = principal.map_err(|e| self.fail(e))?;
         self.user_id = Some(principal.user_id);
         self.span
@@ -205,6 +216,7 @@ impl Call {
                     request_id = %self.ctx.request_id,
                     trace_id = %self.ctx.trace.trace_id,
                     user_id = user_id.as_deref(),
+                    client_ip = %self.ctx.client_ip,
                     operation_id = self.op.id,
                     method = self.op.method,
                     route = self.op.route,

@@ -202,7 +202,7 @@ impl Identity {
             action: action.into(),
             target,
             outcome: outcome.into(),
-            ip: Some(ctx.remote_addr.ip().to_string()),
+            ip: Some(ctx.client_ip.to_string()),
             user_agent: user_agent(ctx),
             request_id: ctx.request_id.clone(),
         };
@@ -223,7 +223,7 @@ impl Identity {
             .create_session(&NewSession {
                 user_id: user.id,
                 user_agent: user_agent(ctx),
-                ip: Some(ctx.remote_addr.ip().to_string()),
+                ip: Some(ctx.client_ip.to_string()),
                 refresh_token_hash: refresh_hash,
             })
             .await

@@ -129,3 +129,84 @@ async fn the_limit_holds_across_instances_and_falls_back_per_instance() {
         assert_limited(login(app, "fallback").await, "auth-account");
     }
 }
+
+/// A wrong-password login from `forwarded_for` (sent as `X-Forwarded-For`); the status.
+async fn login_via(app: &TestApp, login: &str, forwarded_for: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}/v1/sessions", app.base_url))
+        .header("x-forwarded-for", forwarded_for)
+        .json(&serde_json::json!({"login": login, "password": "not-the-password"}))
+        .send()
+        .await
+        .expect("answers")
+}
+
+const TWO_PER_IP: [(&str, &str); 2] = [
+    ("AGORA_RATE_LIMITS__AUTH_PER_IP__REQUESTS", "2"),
+    ("AGORA_RATE_LIMITS__AUTH_PER_IP__WINDOW_SECS", "60"),
+];
+
+/// Behind a trusted load balancer each client has its own per-IP budget, and the address a
+/// client writes into `X-Forwarded-For` itself is not believed.
+#[tokio::test]
+async fn per_ip_limits_see_the_client_behind_a_trusted_proxy() {
+    let mut env = TWO_PER_IP.to_vec();
+    env.push(("AGORA_HTTP__TRUSTED_PROXIES", "[\"127.0.0.1/32\", \"::1\"]"));
+    let app = TestApp::start_with(&env).await;
+    for i in 0..2 {
+        let r = login_via(&app, &format!("a{i}"), "198.51.100.1").await;
+        assert_eq!(r.status().as_u16(), 401);
+    }
+    let r = login_via(&app, "a3", "198.51.100.1").await;
+    assert_eq!(r.status().as_u16(), 429);
+    assert!(
+        r.headers()["ratelimit-policy"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("\"auth-ip\"")
+    );
+    // A spoofed left-most entry does not buy a new budget: the proxy's entry is the client.
+    let r = login_via(&app, "a4", "203.0.113.77, 198.51.100.1").await;
+    assert_eq!(r.status().as_u16(), 429);
+    // Another client behind the same proxy is unaffected.
+    let r = login_via(&app, "a5", "198.51.100.2").await;
+    assert_eq!(r.status().as_u16(), 401);
+
+    // Sessions record the forwarded address too.
+    app.register("forwarded").await;
+    let logged_in = reqwest::Client::new()
+        .post(format!("{}/v1/sessions", app.base_url))
+        .header("x-forwarded-for", "198.51.100.3")
+        .json(&serde_json::json!({"login": "forwarded", "password": "password-of-forwarded"}))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(logged_in.status().as_u16(), 200);
+    let body: serde_json::Value = logged_in.json().await.expect("session");
+    let token = body["tokens"]["access_token"].as_str().unwrap_or_default();
+    let sessions = app
+        .client_with_token(token)
+        .list_sessions()
+        .send()
+        .await
+        .expect("sessions")
+        .into_inner();
+    let current = sessions.items.iter().find(|s| s.current).expect("current");
+    assert_eq!(current.ip.as_deref(), Some("198.51.100.3"));
+}
+
+/// Without trusted proxies, `X-Forwarded-For` is ignored: sending it changes nothing.
+#[tokio::test]
+async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
+    let app = TestApp::start_with(&TWO_PER_IP).await;
+    for (i, xff) in ["198.51.100.1", "198.51.100.2"].into_iter().enumerate() {
+        let r = login_via(&app, &format!("b{i}"), xff).await;
+        assert_eq!(r.status().as_u16(), 401);
+    }
+    let r = login_via(&app, "b3", "198.51.100.3").await;
+    assert_eq!(
+        r.status().as_u16(),
+        429,
+        "every attempt came from 127.0.0.1"
+    );
+}
