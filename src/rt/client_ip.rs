@@ -80,6 +80,7 @@ fn canonical(ip: IpAddr) -> IpAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderValue;
 
     fn trusted(nets: &[&str]) -> TrustedProxies {
         TrustedProxies::new(&nets.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
@@ -163,5 +164,52 @@ mod tests {
         );
         assert!(TrustedProxies::new(&["10.0.0.0/33".to_string()]).is_err());
         assert!(TrustedProxies::new(&["proxy.local".to_string()]).is_err());
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn any_ip() -> impl Strategy<Value = IpAddr> {
+            prop_oneof![
+                any::<[u8; 4]>().prop_map(IpAddr::from),
+                any::<[u16; 8]>().prop_map(IpAddr::from),
+            ]
+        }
+
+        proptest! {
+            /// Whatever a client writes into X-Forwarded-For, the address the trusted balancer
+            /// appended (the peer it saw) is the one used.
+            #[test]
+            fn the_client_never_chooses_its_address(
+                client_written in "[ -~]{0,80}",
+                seen in any_ip(),
+            ) {
+                let lb = trusted(&["10.0.0.0/8"]);
+                let seen = canonical(seen);
+                prop_assume!(!lb.trusts(seen));
+                let value = format!("{client_written}, {seen}");
+                prop_assume!(HeaderValue::from_str(&value).is_ok());
+                let mut h = HeaderMap::new();
+                h.insert("x-forwarded-for", HeaderValue::from_str(&value).unwrap());
+                prop_assert_eq!(lb.client_ip(ip("10.0.0.2"), &h), seen);
+            }
+
+            /// An untrusted peer is the client, whatever it sends.
+            #[test]
+            fn an_untrusted_peer_is_the_client(
+                header in "[ -~]{0,80}",
+                peer in any_ip(),
+            ) {
+                let lb = trusted(&["10.0.0.0/8"]);
+                let peer = canonical(peer);
+                prop_assume!(!lb.trusts(peer));
+                let mut h = HeaderMap::new();
+                if let Ok(v) = HeaderValue::from_str(&header) {
+                    h.insert("x-forwarded-for", v);
+                }
+                prop_assert_eq!(lb.client_ip(peer, &h), peer);
+            }
+        }
     }
 }
