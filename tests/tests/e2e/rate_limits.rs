@@ -210,3 +210,81 @@ async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
         "every attempt came from 127.0.0.1"
     );
 }
+
+/// Content writes are limited per user (`write`), and password checks with a stolen token are
+/// limited per account like sign-ins (`auth-account`): a 429 changes nothing.
+#[tokio::test]
+async fn writes_and_password_checks_are_limited_per_user() {
+    use agora_client::types::{ChangePasswordRequest, UpdateMeRequest};
+    let app = TestApp::start_with(&[
+        ("AGORA_RATE_LIMITS__WRITE_PER_USER__REQUESTS", "2"),
+        ("AGORA_RATE_LIMITS__AUTH_PER_ACCOUNT__REQUESTS", "2"),
+    ])
+    .await;
+    let ann = app.register("ann").await;
+    let client = app.client_with_token(&ann.tokens.access_token);
+    let rename = |name: &'static str| {
+        client
+            .update_me()
+            .body(UpdateMeRequest::builder().display_name(Some(name.try_into().expect("name"))))
+            .send()
+    };
+    assert_eq!(status(&rename("One").await), 200);
+    assert_eq!(status(&rename("Two").await), 200);
+    let limited = rename("Three").await;
+    let Err(agora_client::Error::ErrorResponse(r)) = &limited else {
+        panic!("expected 429, got {limited:?}")
+    };
+    assert_eq!(r.status().as_u16(), 429);
+    assert!(
+        r.headers()["ratelimit-policy"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("\"write\";q=2")
+    );
+    let me = client.get_me().send().await.expect("me").into_inner();
+    assert_eq!(
+        me.display_name.as_str(),
+        "Two",
+        "the limited write wrote nothing"
+    );
+    // Another user's budget is their own.
+    let bob = app.register("bob").await;
+    let bob_client = app.client_with_token(&bob.tokens.access_token);
+    let renamed = bob_client
+        .update_me()
+        .body(UpdateMeRequest::builder().display_name(Some("Bobby".try_into().expect("name"))))
+        .send()
+        .await;
+    assert_eq!(status(&renamed), 200);
+
+    let guess = |password: &'static str| {
+        client
+            .change_password()
+            .body(
+                ChangePasswordRequest::builder()
+                    .current_password(password)
+                    .new_password("a-new-password-123"),
+            )
+            .send()
+    };
+    assert_eq!(status(&guess("guess-one").await), 401);
+    assert_eq!(status(&guess("guess-two").await), 401);
+    assert_eq!(
+        status(&guess("password-of-ann").await),
+        429,
+        "even the right one"
+    );
+    // The password did not change.
+    let old = app
+        .client
+        .login()
+        .body(
+            LoginRequest::builder()
+                .login("ann")
+                .password("password-of-ann"),
+        )
+        .send()
+        .await;
+    assert_eq!(status(&old), 200);
+}
