@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CI for the TypeScript client (works from any directory, no stdin): install exactly what
 # package-lock.json pins, check the generated artifacts are fresh, type-check (type tests included),
-# then run the unit tests (fake fetch) and the end-to-end tests (a real server, built by the tests).
+# then run the unit tests (fake fetch), the end-to-end tests (a real server, built by the tests) and
+# the browser tests (headless Chromium, installed by scripts/install-chromium.sh).
 set -euo pipefail
 export CI=true
 ts_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -44,6 +45,15 @@ node --import tsx --test --test-concurrency=1 --test-reporter=spec --test-report
   test/e2e/*.test.ts </dev/null
 e2e_counts="$(summary "$reports/e2e.tap")"
 
+step "browser tests (headless Chromium: CORS as a browser enforces it)"
+CHROMIUM_PATH="$("$repo_root/scripts/install-chromium.sh")"
+export CHROMIUM_PATH
+node --import tsx --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
+  --test-reporter=tap --test-reporter-destination="$reports/browser.tap" \
+  test/browser/*.test.ts </dev/null
+browser_counts="$(summary "$reports/browser.tap")"
+
 step "done in $((SECONDS - started))s"
-echo "unit: $unit_counts"
-echo "e2e:  $e2e_counts"
+echo "unit:    $unit_counts"
+echo "e2e:     $e2e_counts"
+echo "browser: $browser_counts"

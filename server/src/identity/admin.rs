@@ -88,7 +88,7 @@ fn event(e: AuditEvent) -> Result<types::AuditEvent, ServiceError> {
 impl Identity {
     /// Passes when the caller is an admin now; otherwise audits the attempt at `operation` and
     /// answers 403.
-    async fn require_admin(
+    pub(crate) async fn require_admin(
         &self,
         ctx: &RequestCtx<Principal>,
         operation: &str,
