@@ -56,7 +56,7 @@ pub struct AuditEvent {
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = audit_events)]
 #[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
-struct Row {
+pub(crate) struct Row {
     id: DbUuid,
     at: DbTime,
     actor_user_id: Option<DbUuid>,
@@ -84,20 +84,28 @@ impl From<Row> for AuditEvent {
     }
 }
 
+impl NewAuditEvent {
+    /// The row to insert, stamped now (for repositories that write an event in their own
+    /// transaction).
+    pub(crate) fn to_row(&self) -> Row {
+        Row {
+            id: DbUuid(Uuid::now_v7()),
+            at: DbTime::now(),
+            actor_user_id: self.actor_user_id.map(DbUuid),
+            action: self.action.clone(),
+            target: self.target.clone(),
+            outcome: self.outcome.clone(),
+            ip: self.ip.clone(),
+            user_agent: self.user_agent.clone(),
+            request_id: self.request_id.clone(),
+        }
+    }
+}
+
 impl Db {
     /// Appends an event.
     pub async fn record_audit_event(&self, event: &NewAuditEvent) -> Result<(), DbError> {
-        let row = Row {
-            id: DbUuid(Uuid::now_v7()),
-            at: DbTime::now(),
-            actor_user_id: event.actor_user_id.map(DbUuid),
-            action: event.action.clone(),
-            target: event.target.clone(),
-            outcome: event.outcome.clone(),
-            ip: event.ip.clone(),
-            user_agent: event.user_agent.clone(),
-            request_id: event.request_id.clone(),
-        };
+        let row = event.to_row();
         let mut conn = self.write().await?;
         self.run("record_audit_event", Target::Primary, async {
             dispatch!(conn, c => diesel::insert_into(audit_events::table).values(&row).execute(c).await)

@@ -1,12 +1,13 @@
 //! The users repository: persistence of accounts, nothing else (rules live in services).
 
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use crate::audit::NewAuditEvent;
 use crate::pool::{Db, Target};
 use crate::routing::ReadPolicy;
-use crate::schema::users;
+use crate::schema::{audit_events, users};
 use crate::sql_types::{DbTime, DbUuid};
 use crate::{DbError, dispatch};
 
@@ -233,16 +234,27 @@ impl Db {
         }
     }
 
-    /// Sets the role (touches `updated_at`); `DbError::NotFound` for an unknown id.
-    pub async fn set_user_role(&self, id: Uuid, role: &str) -> Result<User, DbError> {
+    /// Sets the role (touches `updated_at`) and appends `audit`, in one transaction: a role never
+    /// changes without its audit event. `DbError::NotFound` for an unknown id (nothing written).
+    pub async fn set_user_role(
+        &self,
+        id: Uuid,
+        role: &str,
+        audit: &NewAuditEvent,
+    ) -> Result<User, DbError> {
+        let event = audit.to_row();
         let mut conn = self.write().await?;
         let row: Row = self
             .run("set_user_role", Target::Primary, async {
-                dispatch!(conn, c => diesel::update(users::table.find(DbUuid(id)))
-                    .set((users::role.eq(role), users::updated_at.eq(DbTime::now())))
-                    .returning(Row::as_returning())
-                    .get_result(c)
-                    .await)
+                dispatch!(conn, c => c.transaction(async |c| {
+                    let row: Row = diesel::update(users::table.find(DbUuid(id)))
+                        .set((users::role.eq(role), users::updated_at.eq(DbTime::now())))
+                        .returning(Row::as_returning())
+                        .get_result(c)
+                        .await?;
+                    diesel::insert_into(audit_events::table).values(&event).execute(c).await?;
+                    Ok::<Row, diesel::result::Error>(row)
+                }).await)
             })
             .await?;
         self.wrote(id).await;

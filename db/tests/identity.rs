@@ -331,3 +331,36 @@ both_backends!(audit_events_filter_and_page_newest_first, |t| async move {
     assert_eq!(late.len(), 1);
     assert_eq!(late[0].actor_user_id, Some(bob.id));
 });
+
+both_backends!(a_role_changes_only_with_its_audit_event, |t| async move {
+    let ann = t.db.create_user(&new_user("ann")).await.expect("ann");
+    let event = |target: uuid::Uuid| NewAuditEvent {
+        action: "role_change".into(),
+        target: Some(format!("user:{target} role=admin")),
+        outcome: "success".into(),
+        request_id: "cli:test".into(),
+        ..Default::default()
+    };
+    let ghost = uuid::Uuid::now_v7();
+    let missing = t.db.set_user_role(ghost, "admin", &event(ghost)).await;
+    assert!(matches!(missing, Err(DbError::NotFound)), "{missing:?}");
+    let granted =
+        t.db.set_user_role(ann.id, "admin", &event(ann.id))
+            .await
+            .expect("grant");
+    assert_eq!(granted.role, "admin");
+    let changes = AuditFilter {
+        action: Some("role_change".into()),
+        ..Default::default()
+    };
+    let events =
+        t.db.list_audit_events(&changes, None, 10, ReadPolicy::Primary)
+            .await
+            .expect("events");
+    let targets: Vec<_> = events.iter().filter_map(|e| e.target.clone()).collect();
+    assert_eq!(
+        targets,
+        [format!("user:{} role=admin", ann.id)],
+        "the failed change left no event"
+    );
+});

@@ -170,7 +170,8 @@ impl Identity {
                         .into(),
             });
         }
-        let user = match self.db.set_user_role(user_id, role).await {
+        let success = self.audit_event(ctx, actor, "role_change", target.clone(), "success");
+        let user = match self.db.set_user_role(user_id, role, &success).await {
             Ok(user) => user,
             Err(e) => {
                 self.audit(ctx, actor, "role_change", target, "failure")
@@ -178,8 +179,6 @@ impl Identity {
                 return Err(not_found_user(e));
             }
         };
-        self.audit(ctx, actor, "role_change", target, "success")
-            .await;
         Ok(types::UserRole {
             user_id: user.id,
             role: role_of(&user)?,
@@ -233,9 +232,8 @@ pub async fn set_role_from_cli(db: &Db, handle: &str, admin: bool) -> Result<Use
         Err(e) => return Err(e.into()),
     };
     let role = if admin { ADMIN } else { USER };
-    let user = db.set_user_role(user.id, role).await?;
     let os_user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    db.record_audit_event(&NewAuditEvent {
+    let audit = NewAuditEvent {
         actor_user_id: None,
         action: "role_change".into(),
         target: Some(format!("user:{} role={role}", user.id)),
@@ -243,7 +241,6 @@ pub async fn set_role_from_cli(db: &Db, handle: &str, admin: bool) -> Result<Use
         ip: None,
         user_agent: Some(format!("agora admin (os user {os_user})")),
         request_id: format!("cli:{}", uuid::Uuid::now_v7()),
-    })
-    .await?;
-    Ok(user)
+    };
+    Ok(db.set_user_role(user.id, role, &audit).await?)
 }

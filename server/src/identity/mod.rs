@@ -197,7 +197,23 @@ impl Identity {
         target: Option<String>,
         outcome: &str,
     ) {
-        let event = NewAuditEvent {
+        let event = self.audit_event(ctx, actor, action, target, outcome);
+        if let Err(e) = self.db.record_audit_event(&event).await {
+            tracing::error!(audit.action = action, error = %e, "cannot record the audit event");
+        }
+    }
+
+    /// The audit event of `action` in this request, for repositories that write it in the same
+    /// transaction as the change it records.
+    fn audit_event<P>(
+        &self,
+        ctx: &RequestCtx<P>,
+        actor: Option<uuid::Uuid>,
+        action: &str,
+        target: Option<String>,
+        outcome: &str,
+    ) -> NewAuditEvent {
+        NewAuditEvent {
             actor_user_id: actor,
             action: action.into(),
             target,
@@ -205,9 +221,6 @@ impl Identity {
             ip: Some(ctx.client_ip.to_string()),
             user_agent: user_agent(ctx),
             request_id: ctx.request_id.clone(),
-        };
-        if let Err(e) = self.db.record_audit_event(&event).await {
-            tracing::error!(audit.action = action, error = %e, "cannot record the audit event");
         }
     }
 
