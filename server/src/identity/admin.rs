@@ -2,13 +2,13 @@
 //! checks the caller's role in the primary database (not the token's claim, which lags by up to
 //! one access-token lifetime), and every attempt is audited.
 
-use agora_api::rt::{Location, Principal, RequestCtx, ServiceError, Violation};
+use agora_api::rt::{Principal, RequestCtx, ServiceError};
 use agora_api::types;
 use agora_db::audit::{AuditCursor, AuditEvent, AuditFilter, NewAuditEvent};
 use agora_db::users::User;
 use agora_db::{Db, DbError, ReadPolicy};
 
-use super::{Identity, page_size, split_page, stored};
+use super::{Identity, forged_page_token, page_size, split_page, stored};
 use crate::db_errors::service_error;
 
 /// The role that may call admin operations.
@@ -52,14 +52,7 @@ fn parse_audit_page_token(token: &str) -> Result<AuditCursor, ServiceError> {
             let id = uuid::Uuid::parse_str(id).ok()?;
             Some(AuditCursor { at, id })
         });
-    parsed.ok_or_else(|| {
-        ServiceError::invalid(vec![Violation {
-            location: Location::Query,
-            pointer: "/page_token".into(),
-            rule: "page_token",
-            message: "is not a page token this API issued".into(),
-        }])
-    })
+    parsed.ok_or_else(forged_page_token)
 }
 
 fn not_found_user(e: DbError) -> ServiceError {

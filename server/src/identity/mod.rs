@@ -39,14 +39,18 @@ fn parse_page_token(token: &str) -> Result<uuid::Uuid, ServiceError> {
     token
         .strip_prefix(PAGE_TOKEN_PREFIX)
         .and_then(|id| uuid::Uuid::parse_str(id).ok())
-        .ok_or_else(|| {
-            ServiceError::invalid(vec![agora_api::rt::Violation {
-                location: agora_api::rt::Location::Query,
-                pointer: "/page_token".into(),
-                rule: "page_token",
-                message: "is not a page token this API issued".into(),
-            }])
-        })
+        .ok_or_else(forged_page_token)
+}
+
+/// The answer to a `page_token` this API did not issue (tokens are not signed: they are parsed
+/// and checked instead).
+fn forged_page_token() -> ServiceError {
+    ServiceError::invalid(vec![agora_api::rt::Violation {
+        location: agora_api::rt::Location::Query,
+        pointer: "/page_token".into(),
+        rule: "page_token",
+        message: "is not a page token this API issued".into(),
+    }])
 }
 
 /// The page size a caller asked for, within bounds.

@@ -165,6 +165,16 @@ impl TestApp {
             .into_inner()
     }
 
+    /// The server's database, to inspect what it wrote.
+    pub async fn database(&self) -> agora_db::Db {
+        agora_db::Db::connect(&agora_db::DbConfig {
+            url: self.database_url.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("the server's database")
+    }
+
     /// A client for the same server that sends `token`.
     pub fn client_with_token(&self, token: &str) -> agora_client::Client {
         let client = agora_client::Client::connect(&self.base_url).expect("client builds");

@@ -7,18 +7,9 @@ use futures::TryStreamExt;
 use crate::e2e_both_backends;
 use crate::support::{TestApp, error_body, status};
 
-async fn database(app: &TestApp) -> agora_db::Db {
-    agora_db::Db::connect(&agora_db::DbConfig {
-        url: app.database_url.clone(),
-        ..Default::default()
-    })
-    .await
-    .expect("the server's database")
-}
-
 /// `handle` becomes an admin the way an operator does it: `agora admin grant <handle>`.
 async fn grant_admin(app: &TestApp, handle: &str) {
-    let db = database(app).await;
+    let db = app.database().await;
     let user = agora_server::identity::admin::set_role_from_cli(&db, handle, true)
         .await
         .expect("grant");
@@ -62,7 +53,7 @@ e2e_both_backends!(admin_routes_refuse_everyone_else, &[], |app| async move {
 
     // Nothing changed, and each attempt is on the record.
     assert_eq!(status(&client.get_me().send().await), 200);
-    let db = database(&app).await;
+    let db = app.database().await;
     let denied = db
         .list_audit_events(
             &agora_db::audit::AuditFilter {

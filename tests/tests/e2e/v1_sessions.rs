@@ -108,12 +108,7 @@ e2e_both_backends!(the_session_lifecycle, &[], |app| async move {
 
     // The audit trail has each step, and no token or password anywhere in it.
     let _ = login(&app, "ann", "wrong password!").await;
-    let db = agora_db::Db::connect(&agora_db::DbConfig {
-        url: app.database_url.clone(),
-        ..Default::default()
-    })
-    .await
-    .expect("the server's database");
+    let db = app.database().await;
     let filter = agora_db::audit::AuditFilter {
         actor: Some(registered.user.id),
         ..Default::default()
