@@ -182,6 +182,35 @@ fn doc_attrs(op: &Operation) -> TokenStream {
     quote! { #(#[doc = #lines])* }
 }
 
+/// The service trait's docs: the operation's own, then its security and policy, so an
+/// implementer sees what the adapter has already enforced before the method runs.
+fn service_doc_attrs(op: &Operation) -> TokenStream {
+    let docs = doc_attrs(op);
+    let mut facts = vec![if op.secured {
+        "requires `bearerAuth`".to_owned()
+    } else {
+        "public".to_owned()
+    }];
+    if let Some(r) = &op.policy.role {
+        facts.push(format!("role `{r}`"));
+    }
+    if let Some(c) = &op.policy.rate_limit {
+        facts.push(format!("rate limit `{c}`"));
+    }
+    if let Some(f) = &op.policy.feature {
+        facts.push(format!("feature `{f}`"));
+    }
+    let line = format!(
+        " Policy (enforced by the adapter before this runs): {}.",
+        facts.join(", ")
+    );
+    quote! {
+        #docs
+        #[doc = ""]
+        #[doc = #line]
+    }
+}
+
 /// One unpublished `OPTIONS` endpoint per route with HTTP operations, answering CORS preflights
 /// (DROPSHOT-NOTES §7). Dropshot wants a route's variables consumed, so the endpoint takes the
 /// path parameters of the route's first operation (and ignores them: a preflight carries no
@@ -207,7 +236,7 @@ fn preflights(
         let name = format_ident!("options_{}", first.op.id);
         let op_static = format_ident!("OP_OPTIONS_{}", first.op.id.to_uppercase());
         statics.push(quote! {
-            static #op_static: ::agora_api::rt::Operation = ::agora_api::rt::Operation { id: "cors_preflight", method: "OPTIONS", route: #route };
+            static #op_static: ::agora_api::rt::Operation = ::agora_api::rt::Operation::public("cors_preflight", "OPTIONS", #route);
         });
         let methods: Vec<String> = on_route
             .iter()
@@ -248,16 +277,31 @@ pub(crate) fn api(ops: &[Prepared], options: &crate::Options) -> TokenStream {
     let mut api_methods = Vec::new();
     let mut impl_methods = Vec::new();
     let mut statics = Vec::new();
+    let mut operation_refs = Vec::new();
 
     for p in ops {
         let op = &p.op;
         let name = format_ident!("{}", op.id);
         let docs = doc_attrs(op);
         let op_static = format_ident!("OP_{}", op.id.to_uppercase());
-        let (id, method, route) = (&op.id, &op.method, &op.path);
+        let (id, method, route, secured) = (&op.id, &op.method, &op.path, op.secured);
+        let opt = |v: &Option<String>| match v {
+            Some(s) => quote!(Some(#s)),
+            None => quote!(None),
+        };
+        let (role, rate_limit, feature) = (
+            opt(&op.policy.role),
+            opt(&op.policy.rate_limit),
+            opt(&op.policy.feature),
+        );
         statics.push(quote! {
-            static #op_static: ::agora_api::rt::Operation = ::agora_api::rt::Operation { id: #id, method: #method, route: #route };
+            static #op_static: ::agora_api::rt::Operation = ::agora_api::rt::Operation {
+                id: #id, method: #method, route: #route, secured: #secured,
+                role: #role, rate_limit: #rate_limit, feature: #feature,
+            };
         });
+        operation_refs.push(quote!(&#op_static));
+        let service_docs = service_doc_attrs(op);
 
         let ctx_ty = if op.secured {
             quote!(&::agora_api::rt::RequestCtx<::agora_api::rt::Principal>)
@@ -287,9 +331,9 @@ pub(crate) fn api(ops: &[Prepared], options: &crate::Options) -> TokenStream {
             arg_idents.push(quote!(body));
         }
         let authenticate = if op.secured {
-            quote! { let ctx = call.authenticate(&rqctx, &*rqctx.context().authenticator).await?; }
+            quote! { let ctx = call.admit_authenticated(&rqctx).await?; }
         } else {
-            quote! { let ctx = call.public_ctx()?; }
+            quote! { let ctx = call.admit_public(&rqctx).await?; }
         };
         let tags = &op.tags;
         let deprecated = op.deprecated.then(|| quote!(deprecated = true,));
@@ -297,7 +341,7 @@ pub(crate) fn api(ops: &[Prepared], options: &crate::Options) -> TokenStream {
         if let Success::WebSocket = op.success {
             svc_args.push(quote!(socket: ::agora_api::rt::WebSocket));
             service_methods.push(quote! {
-                #docs
+                #service_docs
                 fn #name(&self, #(#svc_args),*) -> impl ::std::future::Future<Output = Result<(), ::agora_api::rt::ServiceError>> + Send;
             });
             api_methods.push(quote! {
@@ -362,7 +406,7 @@ pub(crate) fn api(ops: &[Prepared], options: &crate::Options) -> TokenStream {
             quote!(request_body_max_bytes = #n,)
         });
         service_methods.push(quote! {
-            #docs
+            #service_docs
             fn #name(&self, #(#svc_args),*) -> impl ::std::future::Future<Output = Result<#ret, ::agora_api::rt::ServiceError>> + Send;
         });
         api_methods.push(quote! {
@@ -387,10 +431,18 @@ pub(crate) fn api(ops: &[Prepared], options: &crate::Options) -> TokenStream {
     }
 
     preflights(ops, &mut api_methods, &mut impl_methods, &mut statics);
+    let names = |f: fn(&Operation) -> Option<&String>| {
+        let set: std::collections::BTreeSet<&String> =
+            ops.iter().filter_map(|p| f(&p.op)).collect();
+        set.into_iter().cloned().collect::<Vec<String>>()
+    };
+    let roles = names(|o| o.policy.role.as_ref());
+    let classes = names(|o| o.policy.rate_limit.as_ref());
+    let features = names(|o| o.policy.feature.as_ref());
 
     let service_doc = format!(
         "The operations of the contract, one method per `operationId`. Backend developers implement this;\n \
-         the generated [`{adapter}`] does the HTTP around it (extraction, validation, authentication,\n \
+         the generated [`{adapter}`] does the HTTP around it (extraction, authentication, role, rate limit, feature gate,\n validation, \
          tracing, metrics, error mapping)."
     );
     quote! {
@@ -398,6 +450,16 @@ pub(crate) fn api(ops: &[Prepared], options: &crate::Options) -> TokenStream {
         pub type ErrorResponse = ::agora_api::rt::ErrorResponse<types::ApiError>;
 
         #(#statics)*
+
+        /// Every operation of the contract with its security and policy, in document order (the
+        /// authorization sweep and the policy golden file iterate over it).
+        pub static OPERATIONS: &[&::agora_api::rt::Operation] = &[#(#operation_refs),*];
+        /// Every `x-agora-role` the contract uses.
+        pub const ROLES: &[&str] = &[#(#roles),*];
+        /// Every `x-agora-rate-limit` class the contract uses; the server must budget each one.
+        pub const RATE_LIMIT_CLASSES: &[&str] = &[#(#classes),*];
+        /// Every `x-agora-feature` the contract uses.
+        pub const FEATURES: &[&str] = &[#(#features),*];
 
         #[doc = #service_doc]
         pub trait #service: Send + Sync + 'static {

@@ -8,6 +8,7 @@
 mod emit;
 mod error;
 mod model;
+mod policy;
 mod schema;
 mod validator;
 

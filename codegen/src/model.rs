@@ -4,6 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::error::{At, esc};
+use crate::policy::{self, Policy};
 use crate::schema;
 
 /// HTTP methods in the order paths list them.
@@ -80,6 +81,7 @@ pub(crate) struct Operation {
     pub body: Option<Body>,
     pub body_max_bytes: Option<u64>,
     pub success: Success,
+    pub policy: Policy,
 }
 
 /// Reads every operation of the document.
@@ -234,6 +236,14 @@ fn operation(
     let secured =
         secured(op.get("security"), &format!("{ptr}/security"))?.unwrap_or(global_secured);
     let websocket = op.get("x-dropshot-websocket").is_some();
+    let policy = policy::read(
+        op,
+        ptr,
+        method,
+        secured,
+        websocket,
+        policy::contract_roles(doc).as_deref(),
+    )?;
 
     // Parameters: path-level first, operation-level override by (name, in).
     let mut params: Vec<(Value, String)> = Vec::new();
@@ -453,6 +463,7 @@ fn operation(
         body,
         body_max_bytes,
         success,
+        policy,
     })
 }
 

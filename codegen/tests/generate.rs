@@ -120,6 +120,24 @@ fn unsupported_constructs_name_their_pointer() {
                 "",
             ),
         ),
+        ("role on a public operation", doc(&get("      x-agora-role: admin", ok_schema), "")),
+        ("misspelt policy extension", doc(&get("      x-agora-rol: admin", ok_schema), "")),
+        ("rate-limit class not snake_case", doc(&get("      x-agora-rate-limit: Write", ok_schema), "")),
+        ("feature flag not a string", doc(&get("      x-agora-feature: [a]", ok_schema), "")),
+        (
+            "role outside the Role enum",
+            doc(
+                &get("      security: [{b: []}]\n      x-agora-role: owner", ok_schema),
+                "    Role: {type: string, enum: [user, admin]}",
+            ),
+        ),
+        (
+            "authenticated write without a rate-limit class",
+            doc(
+                "  /x:\n    delete:\n      operationId: delete_x\n      security: [{b: []}]\n      responses:\n        \"204\": {description: ok}",
+                "",
+            ),
+        ),
         (
             "api key scheme",
             doc(&get("", ok_schema), "").replace("components:\n", "components:\n  securitySchemes:\n    k: {type: apiKey, in: header, name: X-Key}\n"),

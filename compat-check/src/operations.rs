@@ -202,6 +202,7 @@ impl OperationDiff<'_, '_> {
             );
         }
         self.security(op, &old_v, &new_v);
+        self.policy(op, &old_v, &new_v);
         self.parameters(op);
         self.request_body(op);
         self.responses(op);
@@ -260,6 +261,68 @@ impl OperationDiff<'_, '_> {
                 Some(&new_ptr),
                 format!("{label} no longer accepts some of its previous security schemes"),
             );
+        }
+    }
+
+    /// The policy extensions Agora's generator enforces. Tightening who may call (a role, a
+    /// feature gate) breaks callers that worked; a rate-limit budget only adds the 429 every
+    /// operation may already answer, so it warns; loosening is recorded as info.
+    fn policy(&mut self, op: &Op, old_v: &Value, new_v: &Value) {
+        const POLICIES: [(&str, &str, &str, &str, &str); 3] = [
+            (
+                "x-agora-role",
+                "operation-role-added",
+                "operation-role-changed",
+                "operation-role-removed",
+                "role",
+            ),
+            (
+                "x-agora-feature",
+                "operation-feature-gate-added",
+                "operation-feature-gate-changed",
+                "operation-feature-gate-removed",
+                "feature gate",
+            ),
+            (
+                "x-agora-rate-limit",
+                "operation-rate-limit-added",
+                "operation-rate-limit-changed",
+                "operation-rate-limit-removed",
+                "rate-limit class",
+            ),
+        ];
+        let label = op.label.clone();
+        for (key, added, changed, removed, what) in POLICIES {
+            let text = |v: &Value| {
+                v.get(key)
+                    .map(|x| x.as_str().map_or(x.to_string(), str::to_owned))
+            };
+            let old_ptr = format!("{}/{}", op.old, escape_token(key));
+            let new_ptr = format!("{}/{}", op.new, escape_token(key));
+            match (text(old_v), text(new_v)) {
+                (None, Some(n)) => self.add(
+                    op,
+                    added,
+                    Some(&op.old),
+                    Some(&new_ptr),
+                    format!("{label} now has {what} `{n}` ({key})"),
+                ),
+                (Some(o), Some(n)) if o != n => self.add(
+                    op,
+                    changed,
+                    Some(&old_ptr),
+                    Some(&new_ptr),
+                    format!("{what} of {label} changed from `{o}` to `{n}` ({key})"),
+                ),
+                (Some(o), None) => self.add(
+                    op,
+                    removed,
+                    Some(&old_ptr),
+                    Some(&op.new),
+                    format!("{label} no longer has {what} `{o}` ({key})"),
+                ),
+                _ => {}
+            }
         }
     }
 

@@ -106,6 +106,16 @@ rules! {
     "operation-security-changed", Warning, Operation, Wire, "The accepted security requirements of an operation changed.";
     "operation-id-changed", Breaking, Operation, Client, "operationId renamed: the generated client method changes name.";
     "operation-id-removed", Breaking, Operation, Client, "operationId removed: the generated client method changes name.";
+    // Policy declared in the contract (x-agora-role, x-agora-feature, x-agora-rate-limit).
+    "operation-role-added", Breaking, Operation, Wire, "An operation now requires a role (x-agora-role): callers without it get 403.";
+    "operation-role-changed", Breaking, Operation, Wire, "The role an operation requires (x-agora-role) changed: holders of the old one get 403.";
+    "operation-role-removed", Info, Operation, Wire, "An operation no longer requires a role.";
+    "operation-feature-gate-added", Breaking, Operation, Wire, "An operation gained a feature gate (x-agora-feature): it may now answer 503 feature_disabled.";
+    "operation-feature-gate-changed", Warning, Operation, Wire, "An operation's feature gate (x-agora-feature) names another flag, which may be off.";
+    "operation-feature-gate-removed", Info, Operation, Wire, "An operation lost its feature gate.";
+    "operation-rate-limit-added", Warning, Operation, Wire, "An operation now spends a rate-limit budget (x-agora-rate-limit): callers may get 429 where they did not.";
+    "operation-rate-limit-changed", Warning, Operation, Wire, "An operation spends another rate-limit class (x-agora-rate-limit), shared with other operations.";
+    "operation-rate-limit-removed", Info, Operation, Wire, "An operation no longer spends a rate-limit budget.";
     // Parameters.
     "request-parameter-added-required", Breaking, Request, Wire, "A new required parameter.";
     "request-parameter-added-optional", Info, Request, Wire, "A new optional parameter.";

@@ -258,3 +258,54 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// The number of rows in every table of `db` (migration bookkeeping excluded), for tests that
+/// show a refused or failed request wrote nothing: compare the counts before and after.
+pub async fn row_counts(
+    db: &Db,
+) -> Result<std::collections::BTreeMap<String, i64>, crate::DbError> {
+    use diesel::QueryableByName;
+    use diesel::sql_types::{BigInt, Text};
+    use diesel_async::RunQueryDsl;
+
+    #[derive(QueryableByName)]
+    struct Table {
+        #[diesel(sql_type = Text)]
+        name: String,
+    }
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let catalog = match db.backend() {
+        crate::Backend::Postgres => {
+            "SELECT table_name::text AS name FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+        }
+        crate::Backend::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        }
+    };
+    let mut conn = db.write().await?;
+    let tables: Vec<Table> = db
+        .run("test_catalog", crate::Target::Primary, async {
+            crate::dispatch!(conn, c => diesel::sql_query(catalog).load(c).await)
+        })
+        .await?;
+    let mut counts = std::collections::BTreeMap::new();
+    for table in tables {
+        if table.name.starts_with("agora_migration") || table.name == "__diesel_schema_migrations" {
+            continue;
+        }
+        // Table names come from the catalog, not from input.
+        let sql = format!("SELECT COUNT(*) AS n FROM \"{}\"", table.name);
+        let count: Count = db
+            .run("test_count", crate::Target::Primary, async {
+                crate::dispatch!(conn, c => diesel::sql_query(&sql).get_result(c).await)
+            })
+            .await?;
+        counts.insert(table.name, count.n);
+    }
+    Ok(counts)
+}

@@ -55,6 +55,9 @@ pub struct Config {
     pub rate_limits: crate::rate_limits::RateLimitConfig,
     /// Accounts, sessions and tokens.
     pub auth: AuthConfig,
+    /// Feature flags by key (`x-agora-feature` in the contract): `false` switches the
+    /// operations gated by the flag off (503 `feature_disabled`). A missing key is on.
+    pub features: std::collections::BTreeMap<String, bool>,
 }
 
 /// Accounts, sessions and tokens.
@@ -151,6 +154,8 @@ pub struct HttpConfig {
     /// Load balancers and proxies (addresses or CIDR networks) whose `X-Forwarded-For` names
     /// the client. Default none: the peer address is the client.
     pub trusted_proxies: Vec<String>,
+    /// `Retry-After` sent with 503 `feature_disabled` while a feature is switched off. Default 60.
+    pub feature_disabled_retry_after_secs: u64,
 }
 
 /// Logging.
@@ -184,6 +189,7 @@ impl Default for Config {
                 cors_max_age_secs: 600,
                 max_header_bytes: agora_api::rt::DEFAULT_MAX_HEADER_BYTES,
                 trusted_proxies: Vec::new(),
+                feature_disabled_retry_after_secs: 60,
             },
             log: LogConfig {
                 format: LogFormat::Json,
@@ -199,6 +205,7 @@ impl Default for Config {
             redis: agora_kv::RedisConfig::default(),
             rate_limits: crate::rate_limits::RateLimitConfig::default(),
             auth: AuthConfig::default(),
+            features: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -323,7 +330,7 @@ fn figment(sources: &Sources) -> Result<Figment, ConfigErrors> {
         let key = k[ENV_PREFIX.len()..]
             .to_ascii_lowercase()
             .replace("__", ".");
-        if !KNOWN_KEYS.contains(&key.as_str()) {
+        if !KNOWN_KEYS.contains(&key.as_str()) && !is_dynamic_key(&key) {
             problems.push(format!(
                 "{k}: unknown setting {key:?} (known: {})",
                 KNOWN_KEYS.join(", ")
@@ -335,6 +342,21 @@ fn figment(sources: &Sources) -> Result<Figment, ConfigErrors> {
     }
     figment = figment.merge(EnvVars(env));
     Ok(figment)
+}
+
+/// Keys named after the contract rather than listed in [`KNOWN_KEYS`]: `features.<flag>` and
+/// `rate_limits.classes.<class>.requests|window_secs`, for the flags and classes it declares.
+fn is_dynamic_key(key: &str) -> bool {
+    if let Some(flag) = key.strip_prefix("features.") {
+        return agora_api::FEATURES.contains(&flag);
+    }
+    if let Some(rest) = key.strip_prefix("rate_limits.classes.")
+        && let Some((class, field)) = rest.split_once('.')
+    {
+        return agora_api::RATE_LIMIT_CLASSES.contains(&class)
+            && matches!(field, "requests" | "window_secs");
+    }
+    false
 }
 
 /// The conventional names deployment platforms set, as aliases of our keys.
@@ -466,6 +488,7 @@ settings! {
     "http.cors_allowed_origins" => Vec<String>, |o| agora_api::rt::CorsPolicy::new(o, 0).map(drop).map_err(|e| e.to_string());
     "http.cors_max_age_secs" => u64, any;
     "http.trusted_proxies" => Vec<String>, |p| agora_api::rt::TrustedProxies::new(p).map(drop).map_err(|e| e.to_string());
+    "http.feature_disabled_retry_after_secs" => u64, any;
     "http.max_header_bytes" => usize, |n| if *n < 1024 { Err("must be at least 1024".into()) } else { Ok(()) };
     "log.format" => LogFormat, any;
     "log.level" => String, |l| tracing_subscriber::EnvFilter::try_new(l).map(drop).map_err(|e| e.to_string());
@@ -487,6 +510,12 @@ settings! {
     "rate_limits.write_per_user.window_secs" => u64, any;
     "rate_limits.chat_per_user.requests" => u32, any;
     "rate_limits.chat_per_user.window_secs" => u64, any;
+    "rate_limits.read_per_user.requests" => u32, any;
+    "rate_limits.read_per_user.window_secs" => u64, any;
+    "rate_limits.session_per_user.requests" => u32, any;
+    "rate_limits.session_per_user.window_secs" => u64, any;
+    "rate_limits.classes" => std::collections::BTreeMap<String, crate::rate_limits::Limit>, any;
+    "features" => std::collections::BTreeMap<String, bool>, crate::features::unknown_flags;
     "redis.url" => Option<String>, any;
     "redis.key_prefix" => String, any;
     "redis.pool_size" => u32, any;
@@ -799,6 +828,43 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(err.0.len(), 2, "{err}");
+    }
+
+    #[test]
+    fn feature_flags_name_only_what_the_contract_declares() {
+        let c = Config::load(&env(&[("AGORA_FEATURES__REGISTRATION", "false")])).unwrap();
+        assert_eq!(c.features.get("registration"), Some(&false));
+        let err = Config::load(&env(&[("AGORA_FEATURES__REGISTRATON", "false")]))
+            .expect_err("a misspelt flag is refused");
+        assert!(
+            err.to_string().contains("AGORA_FEATURES__REGISTRATON"),
+            "{err}"
+        );
+        let dir = std::env::temp_dir().join(format!("agora-features-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("agora.toml");
+        std::fs::write(&file, "[features]\nregistraton = false\n").unwrap();
+        let err = Config::load(&Sources {
+            file: Some(file),
+            env: Some(vec![]),
+        })
+        .expect_err("a misspelt flag in the file is refused");
+        assert!(err.to_string().contains("unknown feature flag"), "{err}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn rate_limit_classes_are_budgeted() {
+        let c = Config::load(&env(&[
+            ("AGORA_RATE_LIMITS__READ_PER_USER__REQUESTS", "5"),
+            ("AGORA_RATE_LIMITS__SESSION_PER_USER__WINDOW_SECS", "10"),
+        ]))
+        .unwrap();
+        assert_eq!(c.rate_limits.read_per_user.requests, 5);
+        assert_eq!(c.rate_limits.session_per_user.window_secs, 10);
+        let err = Config::load(&env(&[("AGORA_RATE_LIMITS__CLASSES__NOPE__REQUESTS", "5")]))
+            .expect_err("a class the contract does not name");
+        assert!(err.to_string().contains("unknown setting"), "{err}");
     }
 
     #[test]

@@ -111,13 +111,20 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
         .await
         .map_err(|e| StartError::Identity(e.to_string()))?;
     let authenticator = identity.authenticator();
-    let limits =
-        crate::rate_limits::RateLimits::new(kv.rate_limiter().clone(), config.rate_limits.clone());
+    let authorizer = identity.authorizer();
+    let limits = Arc::new(crate::rate_limits::RateLimits::new(
+        kv.rate_limiter().clone(),
+        config.rate_limits.clone(),
+    ));
+    let features = Arc::new(crate::features::ConfiguredFlags::new(
+        config.features.clone(),
+        config.http.feature_disabled_retry_after_secs,
+    ));
     let service = Agora {
         db,
         identity,
         kv,
-        limits,
+        limits: limits.clone(),
         lifecycle: lifecycle.clone(),
         metrics,
         build: BuildInfo::current(),
@@ -132,6 +139,9 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
     let proxies = agora_api::rt::TrustedProxies::new(&config.http.trusted_proxies)
         .map_err(|e| StartError::Config(format!("http.trusted_proxies: {e}")))?;
     let context = ApiContext::new(service, authenticator)
+        .with_authorizer(authorizer)
+        .with_rate_limiter(limits)
+        .with_features(features)
         .with_cors(cors)
         .with_trusted_proxies(proxies)
         .with_max_header_bytes(config.http.max_header_bytes);

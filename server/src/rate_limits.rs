@@ -1,16 +1,21 @@
 //! Abuse limits per request class, on the kv GCRA limiter (atomic in Redis, so limits hold across
 //! instances; per instance, counted in `kv_fallback_total`, while Redis is down).
 //!
-//! Classes: `auth` (per client IP and per account on login, per IP on register and refresh, per
-//! account on password change), `write` (per user, on every operation that stores user content:
-//! profile updates now, posts when they land) and `chat` (per user, per message sent).
+//! The contract names each operation's class (`x-agora-rate-limit`) and the generated adapter
+//! spends it through [`agora_api::rt::RateLimiter`] before the request is validated, so nothing
+//! here is called by hand — except the per-account budget of `login`, whose account is only known
+//! once the body is read. A class is spent per user on authenticated operations and per client
+//! address on public ones. Classes: `auth` (per client address always, plus per account: the
+//! signed-in user, or the login as typed), `write` (content writes), `session` (sign-outs and
+//! session revocations), `read` (looking up other users), `chat` (messages), and any other class
+//! the contract names, budgeted under `rate_limits.classes.<class>`.
 
-use std::net::IpAddr;
+use std::collections::BTreeMap;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agora_api::rt::{RateLimitPolicy, ServiceError};
+use agora_api::rt::{PolicyFuture, RateLimitPolicy, ServiceError, Subject};
 use agora_kv::{Decision, Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
 
@@ -36,7 +41,17 @@ pub struct RateLimitConfig {
     pub write_per_user: Limit,
     /// Chat messages per user. Default 300 per 60 s.
     pub chat_per_user: Limit,
+    /// Look-ups of other users (profiles) per user. Default 600 per 60 s.
+    pub read_per_user: Limit,
+    /// Sign-outs and session revocations per user. Default 30 per 60 s.
+    pub session_per_user: Limit,
+    /// Budgets of the other classes the contract names, per user (per client address on public
+    /// operations). Empty by default.
+    pub classes: BTreeMap<String, Limit>,
 }
+
+/// The classes with a named setting of their own.
+const BUILT_IN_CLASSES: &[&str] = &["auth", "write", "chat", "read", "session"];
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
@@ -57,27 +72,70 @@ impl Default for RateLimitConfig {
                 requests: 300,
                 window_secs: 60,
             },
+            read_per_user: Limit {
+                requests: 600,
+                window_secs: 60,
+            },
+            session_per_user: Limit {
+                requests: 30,
+                window_secs: 60,
+            },
+            classes: BTreeMap::new(),
         }
     }
 }
 
 impl RateLimitConfig {
-    /// Problems, for the configuration report.
+    /// Problems, for the configuration report: every limit must allow something, and every
+    /// class the contract names must have a budget.
     pub fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
-        for (name, l) in [
-            ("auth_per_ip", self.auth_per_ip),
-            ("auth_per_account", self.auth_per_account),
-            ("write_per_user", self.write_per_user),
-            ("chat_per_user", self.chat_per_user),
-        ] {
+        let named = [
+            ("auth_per_ip".to_owned(), self.auth_per_ip),
+            ("auth_per_account".to_owned(), self.auth_per_account),
+            ("write_per_user".to_owned(), self.write_per_user),
+            ("chat_per_user".to_owned(), self.chat_per_user),
+            ("read_per_user".to_owned(), self.read_per_user),
+            ("session_per_user".to_owned(), self.session_per_user),
+        ];
+        let custom = self
+            .classes
+            .iter()
+            .map(|(class, l)| (format!("classes.{class}"), *l));
+        for (name, l) in named.into_iter().chain(custom) {
             if l.requests == 0 || l.window_secs == 0 {
                 p.push(format!(
                     "rate_limits.{name}: requests and window_secs must be greater than 0"
                 ));
             }
         }
+        for class in self.classes.keys() {
+            if BUILT_IN_CLASSES.contains(&class.as_str()) {
+                p.push(format!(
+                    "rate_limits.classes.{class}: `{class}` has its own settings (rate_limits.{class}_per_…)"
+                ));
+            }
+        }
+        for class in agora_api::RATE_LIMIT_CLASSES {
+            if self.limit_of(class).is_none() {
+                p.push(format!(
+                    "rate_limits.classes.{class}: the contract names rate-limit class `{class}`, which has no budget; set rate_limits.classes.{class}.requests and .window_secs"
+                ));
+            }
+        }
         p
+    }
+
+    /// The per-user (or per-address) budget of a class other than `auth`.
+    fn limit_of(&self, class: &str) -> Option<Limit> {
+        match class {
+            "auth" => Some(self.auth_per_account),
+            "write" => Some(self.write_per_user),
+            "chat" => Some(self.chat_per_user),
+            "read" => Some(self.read_per_user),
+            "session" => Some(self.session_per_user),
+            other => self.classes.get(other).copied(),
+        }
     }
 }
 
@@ -93,42 +151,39 @@ impl RateLimits {
         Self { limiter, config }
     }
 
-    /// An authentication attempt from `ip`, for `account` when one is named.
-    pub async fn check_auth(&self, ip: IpAddr, account: Option<&str>) -> Result<(), ServiceError> {
-        self.check(
-            "auth-ip",
-            &format!("rl:auth:ip:{ip}"),
-            self.config.auth_per_ip,
-        )
-        .await?;
-        if let Some(account) = account {
-            let account = account.trim().to_lowercase();
+    /// Spends one request of `class` for `subject` (what the adapter calls).
+    pub async fn consume(&self, class: &str, subject: Subject) -> Result<(), ServiceError> {
+        if class == "auth" {
             self.check(
-                "auth-account",
-                &format!("rl:auth:account:{account}"),
-                self.config.auth_per_account,
+                "auth-ip",
+                &format!("rl:auth:ip:{}", subject.ip),
+                self.config.auth_per_ip,
             )
             .await?;
+            if let Some(user) = subject.user {
+                self.check_auth_account(&format!("user:{user}")).await?;
+            }
+            return Ok(());
         }
-        Ok(())
+        let limit = self.config.limit_of(class).ok_or_else(|| {
+            // The configuration check refuses a contract class without a budget.
+            ServiceError::internal(format!("rate-limit class {class:?} has no budget"))
+        })?;
+        let key = match subject.user {
+            Some(user) => format!("rl:{class}:user:{user}"),
+            None => format!("rl:{class}:ip:{}", subject.ip),
+        };
+        self.check(class, &key, limit).await
     }
 
-    /// A content write by `user`.
-    pub async fn check_write(&self, user: uuid::Uuid) -> Result<(), ServiceError> {
+    /// A sign-in attempt for `account` (a login as typed, or `user:<id>`), whatever the address:
+    /// the per-account half of the `auth` class, which `login` spends once it has read the body.
+    pub async fn check_auth_account(&self, account: &str) -> Result<(), ServiceError> {
+        let account = account.trim().to_lowercase();
         self.check(
-            "write",
-            &format!("rl:write:user:{user}"),
-            self.config.write_per_user,
-        )
-        .await
-    }
-
-    /// A chat message sent by `user`.
-    pub async fn check_chat(&self, user: uuid::Uuid) -> Result<(), ServiceError> {
-        self.check(
-            "chat",
-            &format!("rl:chat:user:{user}"),
-            self.config.chat_per_user,
+            "auth-account",
+            &format!("rl:auth:account:{account}"),
+            self.config.auth_per_account,
         )
         .await
     }
@@ -159,9 +214,20 @@ impl RateLimits {
     }
 }
 
+impl agora_api::rt::RateLimiter for RateLimits {
+    fn consume<'a>(&'a self, class: &'static str, subject: Subject) -> PolicyFuture<'a, ()> {
+        Box::pin(RateLimits::consume(self, class, subject))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::IpAddr;
+
+    fn from(ip: IpAddr) -> Subject {
+        Subject { user: None, ip }
+    }
 
     #[tokio::test]
     async fn the_account_limit_holds_whatever_the_ip() {
@@ -180,15 +246,13 @@ mod tests {
         let limits = RateLimits::new(kv.rate_limiter().clone(), config);
         for i in 0..3u8 {
             let ip = IpAddr::from([10, 0, 0, i]);
+            limits.consume("auth", from(ip)).await.expect("per ip");
             limits
-                .check_auth(ip, Some("Ann"))
+                .check_auth_account("Ann")
                 .await
                 .expect("within the limit");
         }
-        match limits
-            .check_auth(IpAddr::from([10, 0, 0, 9]), Some(" ann "))
-            .await
-        {
+        match limits.check_auth_account(" ann ").await {
             Err(ServiceError::RateLimited {
                 retry_after_secs,
                 policy: Some(p),
@@ -200,7 +264,7 @@ mod tests {
             other => panic!("expected 429, got {other:?}"),
         }
         limits
-            .check_auth(IpAddr::from([10, 0, 0, 9]), Some("bob"))
+            .check_auth_account("bob")
             .await
             .expect("another account");
     }
@@ -209,9 +273,17 @@ mod tests {
 #[cfg(test)]
 mod class_tests {
     use super::*;
+    use std::net::IpAddr;
+
+    fn user(id: uuid::Uuid) -> Subject {
+        Subject {
+            user: Some(id),
+            ip: IpAddr::from([127, 0, 0, 1]),
+        }
+    }
 
     #[tokio::test]
-    async fn write_and_chat_are_separate_budgets_per_user() {
+    async fn classes_are_separate_budgets_per_user() {
         let kv = agora_kv::Kv::in_process(&agora_kv::RedisConfig::default());
         let two = Limit {
             requests: 2,
@@ -220,29 +292,52 @@ mod class_tests {
         let config = RateLimitConfig {
             write_per_user: two,
             chat_per_user: two,
+            classes: BTreeMap::from([("uploads".to_owned(), two)]),
             ..RateLimitConfig::default()
         };
         let limits = RateLimits::new(kv.rate_limiter().clone(), config);
         let (ann, bob) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
         for _ in 0..2 {
             limits
-                .check_write(ann)
+                .consume("write", user(ann))
                 .await
                 .expect("within the write limit");
         }
-        match limits.check_write(ann).await {
+        match limits.consume("write", user(ann)).await {
             Err(ServiceError::RateLimited {
                 policy: Some(p), ..
             }) => assert_eq!((p.name.as_str(), p.quota), ("write", 2)),
             other => panic!("expected 429, got {other:?}"),
         }
         limits
-            .check_chat(ann)
+            .consume("chat", user(ann))
             .await
             .expect("chat has its own budget");
         limits
-            .check_write(bob)
+            .consume("write", user(bob))
             .await
             .expect("bob has his own budget");
+        for _ in 0..2 {
+            limits.consume("uploads", user(ann)).await.expect("custom");
+        }
+        assert!(limits.consume("uploads", user(ann)).await.is_err());
+    }
+
+    #[test]
+    fn a_contract_class_without_a_budget_is_a_configuration_problem() {
+        let config = RateLimitConfig::default();
+        assert!(config.problems().is_empty(), "{:?}", config.problems());
+        assert!(config.limit_of("no_such_class").is_none());
+        let shadowing = RateLimitConfig {
+            classes: BTreeMap::from([(
+                "write".to_owned(),
+                Limit {
+                    requests: 1,
+                    window_secs: 1,
+                },
+            )]),
+            ..RateLimitConfig::default()
+        };
+        assert_eq!(shadowing.problems().len(), 1, "{:?}", shadowing.problems());
     }
 }

@@ -91,8 +91,8 @@ pub struct Agora {
     pub identity: Identity,
     /// Redis-or-in-process primitives.
     pub kv: agora_kv::Kv,
-    /// Abuse limits.
-    pub limits: RateLimits,
+    /// Abuse limits (the adapter spends them; `login` also spends its per-account budget).
+    pub limits: Arc<RateLimits>,
     /// Readiness.
     pub lifecycle: Arc<Lifecycle>,
     /// The Prometheus registry `/metrics` renders.
@@ -155,7 +155,6 @@ impl agora_api::AgoraService for Agora {
         ctx: &RequestCtx,
         body: types::RegisterRequest,
     ) -> Result<types::Session, ServiceError> {
-        self.limits.check_auth(ctx.client_ip, None).await?;
         self.identity.register(ctx, body).await
     }
 
@@ -164,10 +163,9 @@ impl agora_api::AgoraService for Agora {
         ctx: &RequestCtx,
         body: types::LoginRequest,
     ) -> Result<types::Session, ServiceError> {
-        // Before the password hash: a flood is refused without costing a hash.
-        self.limits
-            .check_auth(ctx.client_ip, Some(&body.login))
-            .await?;
+        // The adapter spent the per-address budget; the per-account one needs the body. Both
+        // come before the password hash, so a flood is refused without costing a hash.
+        self.limits.check_auth_account(&body.login).await?;
         self.identity.login(ctx, body).await
     }
 
@@ -176,7 +174,6 @@ impl agora_api::AgoraService for Agora {
         ctx: &RequestCtx,
         body: types::RefreshSessionRequest,
     ) -> Result<types::TokenPair, ServiceError> {
-        self.limits.check_auth(ctx.client_ip, None).await?;
         self.identity.refresh_session(ctx, body).await
     }
 
@@ -209,11 +206,8 @@ impl agora_api::AgoraService for Agora {
         ctx: &RequestCtx<Principal>,
         body: types::ChangePasswordRequest,
     ) -> Result<(), ServiceError> {
-        // A stolen access token must not become an oracle for the current password.
-        let account = format!("user:{}", ctx.principal.user_id);
-        self.limits
-            .check_auth(ctx.client_ip, Some(&account))
-            .await?;
+        // `auth` class (x-agora-rate-limit): the adapter spent this user's account budget, so a
+        // stolen access token cannot become an oracle for the current password.
         self.identity.change_password(ctx, body).await
     }
 
@@ -226,7 +220,6 @@ impl agora_api::AgoraService for Agora {
         ctx: &RequestCtx<Principal>,
         body: types::UpdateMeRequest,
     ) -> Result<types::Me, ServiceError> {
-        self.limits.check_write(ctx.principal.user_id).await?;
         self.identity.update_me(ctx, body).await
     }
 

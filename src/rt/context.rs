@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use super::policy::{AllOn, Authorizer, FeatureFlags, NoRoles, RateLimiter, Unlimited};
 use super::{CorsPolicy, ServiceError, TraceContext, TrustedProxies};
 
 /// The authenticated caller of an operation whose `security` requires a bearer token.
@@ -16,8 +17,12 @@ pub struct Principal {
     pub user_id: Uuid,
     /// The session (refresh-token family) the token belongs to.
     pub session_id: Uuid,
-    /// Roles granted to the user, e.g. `user`, `admin`.
+    /// Roles granted to the user when the token was issued, e.g. `user`, `admin` (may lag a
+    /// grant or a demotion by up to one token lifetime).
     pub roles: Vec<String>,
+    /// On operations with an `x-agora-role`: the caller's role as the adapter read it fresh for
+    /// this request, so a service needs no second read. `None` elsewhere.
+    pub current_role: Option<String>,
 }
 
 impl Principal {
@@ -84,6 +89,12 @@ pub struct ApiContext<S> {
     pub max_header_bytes: usize,
     /// Proxies whose `X-Forwarded-For` names the client (none by default).
     pub trusted_proxies: TrustedProxies,
+    /// Decides `x-agora-role` (by default nobody holds a role).
+    pub authorizer: Arc<dyn Authorizer>,
+    /// Spends `x-agora-rate-limit` budgets (by default unlimited).
+    pub rate_limiter: Arc<dyn RateLimiter>,
+    /// Reads `x-agora-feature` flags (by default all on).
+    pub features: Arc<dyn FeatureFlags>,
 }
 
 /// Default of [`ApiContext::max_header_bytes`]: room for a bearer token, a trace context and a
@@ -100,7 +111,28 @@ impl<S> ApiContext<S> {
             cors: CorsPolicy::default(),
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             trusted_proxies: TrustedProxies::default(),
+            authorizer: Arc::new(NoRoles),
+            rate_limiter: Arc::new(Unlimited),
+            features: Arc::new(AllOn),
         }
+    }
+
+    /// Sets who holds which role.
+    pub fn with_authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
+        self.authorizer = authorizer;
+        self
+    }
+
+    /// Sets the rate-limit budgets.
+    pub fn with_rate_limiter(mut self, limiter: Arc<dyn RateLimiter>) -> Self {
+        self.rate_limiter = limiter;
+        self
+    }
+
+    /// Sets the feature flags.
+    pub fn with_features(mut self, features: Arc<dyn FeatureFlags>) -> Self {
+        self.features = features;
+        self
     }
 
     /// Sets the proxies whose `X-Forwarded-For` is believed.

@@ -52,6 +52,12 @@ pub enum ServiceError {
         /// The limit that was hit, for the `RateLimit-Policy` / `RateLimit` headers.
         policy: Option<RateLimitPolicy>,
     },
+    /// The operation's `x-agora-feature` is switched off for this caller.
+    #[error("{feature} is switched off; retry later")]
+    FeatureDisabled {
+        feature: String,
+        retry_after_secs: u64,
+    },
     /// A dependency or the server itself cannot serve now; retry later.
     #[error("{message}")]
     Unavailable {
@@ -201,6 +207,15 @@ impl ApiFailure {
             } => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
+                Some(retry_after_secs),
+                None,
+                vec![],
+            ),
+            ServiceError::FeatureDisabled {
+                retry_after_secs, ..
+            } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "feature_disabled",
                 Some(retry_after_secs),
                 None,
                 vec![],

@@ -8,6 +8,7 @@ pub mod cors;
 mod error;
 mod extract;
 mod observe;
+pub mod policy;
 mod respond;
 mod trace;
 pub mod validate;
@@ -22,6 +23,7 @@ pub use extract::{
     Checked, HeaderParams, JsonBody, PathParams, QueryParams, ValidateJson, ValidateParams,
 };
 pub use observe::{Call, Operation, accept_websocket};
+pub use policy::{Authorizer, FeatureFlags, FeatureState, PolicyFuture, RateLimiter, Subject};
 pub use respond::{Preflight, Reply, TextResponse};
 pub use trace::TraceContext;
 pub use validate::{Location, Violation, Violations};

@@ -11,8 +11,9 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tracing::Instrument;
 
 use super::WebSocket;
-use super::context::{ApiContext, Authenticator, Principal, RequestCtx};
+use super::context::{ApiContext, Principal, RequestCtx};
 use super::error::{ApiFailure, ServiceError};
+use super::policy::{FeatureState, Subject};
 use super::respond::{Preflight, Reply};
 use super::trace::TraceContext;
 
@@ -25,6 +26,29 @@ pub struct Operation {
     pub method: &'static str,
     /// Route template, e.g. `/v1/users/{id}`.
     pub route: &'static str,
+    /// Whether `security` requires a bearer token.
+    pub secured: bool,
+    /// `x-agora-role`: the role the caller must hold.
+    pub role: Option<&'static str>,
+    /// `x-agora-rate-limit`: the budget a call spends.
+    pub rate_limit: Option<&'static str>,
+    /// `x-agora-feature`: the flag that can switch the operation off.
+    pub feature: Option<&'static str>,
+}
+
+impl Operation {
+    /// An operation with no security and no policy (CORS preflights, fixtures).
+    pub const fn public(id: &'static str, method: &'static str, route: &'static str) -> Self {
+        Self {
+            id,
+            method,
+            route,
+            secured: false,
+            role: None,
+            rate_limit: None,
+            feature: None,
+        }
+    }
 }
 
 /// One request passing through the adapter.
@@ -93,10 +117,17 @@ impl Call {
         self.span.clone()
     }
 
-    /// The context of a public operation, unless the request is refused outright.
-    pub fn public_ctx(&self) -> Result<RequestCtx, ApiFailure> {
+    /// Admits a call to a public operation: refuses over-long headers, then spends its rate-limit
+    /// budget (per client address) and checks its feature gate.
+    pub async fn admit_public<S: Send + Sync + 'static>(
+        &mut self,
+        rqctx: &RequestContext<ApiContext<S>>,
+    ) -> Result<RequestCtx, ApiFailure> {
         self.admit()?;
-        Ok(self.ctx.clone())
+        let ctx = self.ctx.clone();
+        self.enforce_limit_and_feature(rqctx.context(), None)
+            .await?;
+        Ok(ctx)
     }
 
     /// Refuses requests no operation should process (over-long headers).
@@ -122,15 +153,18 @@ impl Call {
             .map_err(|e| self.fail(e))
     }
 
-    /// Authenticates the bearer token of an operation that requires `bearerAuth`.
-    pub async fn authenticate<S: Send + Sync + 'static>(
+    /// Admits a call to an operation that requires `bearerAuth`, in the contract's order:
+    /// authenticate the bearer token, check `x-agora-role`, spend the `x-agora-rate-limit`
+    /// budget, check the `x-agora-feature` gate. Inputs are validated only after this.
+    pub async fn admit_authenticated<S: Send + Sync + 'static>(
         &mut self,
         rqctx: &RequestContext<ApiContext<S>>,
-        authenticator: &dyn Authenticator,
     ) -> Result<RequestCtx<Principal>, ApiFailure> {
         self.admit()?;
+        let api = rqctx.context();
         let token = bearer_token(rqctx.request.headers()).map_err(|e| self.fail(e))?;
-        let principal = authenticator
+        let principal = api
+            .authenticator
             .authenticate(token)
             .instrument(self.span.clone())
             .await;
@@ -146,7 +180,52 @@ impl Call {
         self.user_id = Some(principal.user_id);
         self.span
             .record("user_id", tracing::field::display(principal.user_id));
-        Ok(self.ctx.clone().with_principal(principal))
+        let mut ctx = self.ctx.clone().with_principal(principal);
+        if let Some(role) = self.op.role {
+            let current = api
+                .authorizer
+                .authorize(&ctx, self.op, role)
+                .instrument(self.span.clone())
+                .await
+                .map_err(|e| self.fail(e))?;
+            ctx.principal.current_role = Some(current);
+        }
+        self.enforce_limit_and_feature(api, Some(&ctx.principal))
+            .await?;
+        Ok(ctx)
+    }
+
+    async fn enforce_limit_and_feature<S: Send + Sync + 'static>(
+        &self,
+        api: &ApiContext<S>,
+        caller: Option<&Principal>,
+    ) -> Result<(), ApiFailure> {
+        if let Some(class) = self.op.rate_limit {
+            let subject = Subject {
+                user: caller.map(|p| p.user_id),
+                ip: self.ctx.client_ip,
+            };
+            api.rate_limiter
+                .consume(class, subject)
+                .instrument(self.span.clone())
+                .await
+                .map_err(|e| self.fail(e))?;
+        }
+        if let Some(feature) = self.op.feature {
+            let state = api
+                .features
+                .state(feature, caller)
+                .instrument(self.span.clone())
+                .await
+                .map_err(|e| self.fail(e))?;
+            if let FeatureState::Off { retry_after_secs } = state {
+                return Err(self.fail(ServiceError::FeatureDisabled {
+                    feature: feature.to_owned(),
+                    retry_after_secs,
+                }));
+            }
+        }
+        Ok(())
     }
 
     /// Maps a service error for this request.

@@ -66,3 +66,27 @@ fn compat_check_finds_no_break_either_way() {
         );
     }
 }
+
+/// The golden list of every operation's security and policy (`x-agora-*`): a change to who may
+/// call what, which budget it spends or which flag gates it shows up in review as a diff of
+/// `snapshots/contract__policy.snap`.
+#[test]
+fn policy_golden_file() {
+    let mut table = format!(
+        "{:<24} {:<7} {:<36} {:<9} {:<6} {:<11} {}\n",
+        "operation", "method", "route", "security", "role", "rate_limit", "feature"
+    );
+    for op in agora_api::OPERATIONS {
+        table.push_str(&format!(
+            "{:<24} {:<7} {:<36} {:<9} {:<6} {:<11} {}\n",
+            op.id,
+            op.method,
+            op.route,
+            if op.secured { "bearer" } else { "public" },
+            op.role.unwrap_or("-"),
+            op.rate_limit.unwrap_or("-"),
+            op.feature.unwrap_or("-"),
+        ));
+    }
+    insta::assert_snapshot!("policy", table);
+}

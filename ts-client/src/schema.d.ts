@@ -401,7 +401,9 @@ export interface components {
             /**
              * @description A stable machine-readable code: `invalid_request`, `unauthenticated`, `forbidden`,
              *     `not_found`, `method_not_allowed`, `conflict`, `payload_too_large`,
-             *     `unsupported_media_type`, `headers_too_large`, `rate_limited`, `internal`, `unavailable`. New codes may be added; clients treat unknown codes by status.
+             *     `unsupported_media_type`, `headers_too_large`, `rate_limited`, `internal`, `unavailable`,
+             *     `feature_disabled` (503: the operation's `x-agora-feature` is switched off; retry after
+             *     `Retry-After`). New codes may be added; clients treat unknown codes by status.
              */
             error_code: string;
             /** @description A human-readable explanation. Never contains internal details. */

@@ -1,8 +1,9 @@
-//! The admin operations: the audit log, roles, and signing a user out everywhere. Every one
-//! checks the caller's role in the primary database (not the token's claim, which lags by up to
-//! one access-token lifetime), and every attempt is audited.
+//! The admin operations: the audit log, roles, and signing a user out everywhere; and the
+//! [`Authorizer`] behind `x-agora-role`. The generated adapter asks it before any admin method
+//! runs: it reads the caller's role in the primary database (not the token's claim, which lags by
+//! up to one access-token lifetime), and audits every refusal.
 
-use agora_api::rt::{Principal, RequestCtx, ServiceError};
+use agora_api::rt::{Authorizer, Operation, PolicyFuture, Principal, RequestCtx, ServiceError};
 use agora_api::types;
 use agora_db::audit::{AuditCursor, AuditEvent, AuditFilter, NewAuditEvent};
 use agora_db::users::User;
@@ -78,39 +79,46 @@ fn event(e: AuditEvent) -> Result<types::AuditEvent, ServiceError> {
     })
 }
 
-impl Identity {
-    /// Passes when the caller is an admin now; otherwise audits the attempt at `operation` and
-    /// answers 403.
-    pub(crate) async fn require_admin(
-        &self,
-        ctx: &RequestCtx<Principal>,
-        operation: &str,
-    ) -> Result<(), ServiceError> {
-        let p = &ctx.principal;
-        let role = match self.db.get_user(p.user_id, ReadPolicy::Primary).await {
-            Ok(user) => user.role,
-            // The account is gone but its token is not yet expired: no role at all.
-            Err(DbError::NotFound) => String::new(),
-            Err(e) => return Err(service_error(e, "user")),
-        };
-        if role == ADMIN {
-            return Ok(());
-        }
-        let target = Some(format!("operation:{operation}"));
-        self.audit(ctx, Some(p.user_id), "admin_denied", target, "forbidden")
-            .await;
-        Err(ServiceError::Forbidden {
-            message: "this operation requires the admin role".into(),
+impl Authorizer for Identity {
+    fn authorize<'a>(
+        &'a self,
+        ctx: &'a RequestCtx<Principal>,
+        operation: &'static Operation,
+        required: &'static str,
+    ) -> PolicyFuture<'a, String> {
+        Box::pin(async move {
+            let p = &ctx.principal;
+            let role = match self.db.get_user(p.user_id, ReadPolicy::Primary).await {
+                Ok(user) => user.role,
+                // The account is gone but its token is not yet expired: no role at all.
+                Err(DbError::NotFound) => String::new(),
+                Err(e) => return Err(service_error(e, "user")),
+            };
+            if satisfies(&role, required) {
+                return Ok(role);
+            }
+            let target = Some(format!("operation:{}", operation.id));
+            self.audit(ctx, Some(p.user_id), "admin_denied", target, "forbidden")
+                .await;
+            Err(ServiceError::Forbidden {
+                message: format!("this operation requires the {required} role"),
+            })
         })
     }
+}
 
+/// Whether a stored role grants `required`: `admin` may do what `user` may.
+fn satisfies(role: &str, required: &str) -> bool {
+    role == required || (role == ADMIN && required == USER)
+}
+
+impl Identity {
     /// `list_audit_events`: the audit log, newest first, filtered and keyset-paginated.
     pub async fn list_audit_events(
         &self,
         ctx: &RequestCtx<Principal>,
         query: types::ListAuditEventsQuery,
     ) -> Result<types::AuditEventResultsPage, ServiceError> {
-        self.require_admin(ctx, "list_audit_events").await?;
         let limit = page_size(query.limit);
         let after = query
             .page_token
@@ -150,7 +158,6 @@ impl Identity {
         user_id: uuid::Uuid,
         body: types::SetRoleRequest,
     ) -> Result<types::UserRole, ServiceError> {
-        self.require_admin(ctx, "set_user_role").await?;
         let actor = Some(ctx.principal.user_id);
         let role = role_name(body.role);
         let target = Some(format!("user:{user_id} role={role}"));
@@ -185,7 +192,6 @@ impl Identity {
         ctx: &RequestCtx<Principal>,
         user_id: uuid::Uuid,
     ) -> Result<(), ServiceError> {
-        self.require_admin(ctx, "revoke_user_sessions").await?;
         let actor = Some(ctx.principal.user_id);
         let target = Some(format!("user:{user_id}"));
         if let Err(e) = self.db.get_user(user_id, ReadPolicy::Primary).await {

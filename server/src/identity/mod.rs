@@ -191,6 +191,11 @@ impl Identity {
         Arc::new(self.clone())
     }
 
+    /// The `x-agora-role` decider for the generated adapter.
+    pub fn authorizer(&self) -> Arc<dyn agora_api::rt::Authorizer> {
+        Arc::new(self.clone())
+    }
+
     /// Appends an audit event; a failure is logged, never shown to the caller (the operation it
     /// records has already happened or been refused).
     async fn audit<P>(
@@ -622,6 +627,7 @@ impl Authenticator for Identity {
                     user_id: verified.user_id,
                     session_id: verified.session_id,
                     roles: vec![verified.role],
+                    current_role: None,
                 });
             }
             match self
@@ -633,6 +639,7 @@ impl Authenticator for Identity {
                     user_id: session.user_id,
                     session_id: verified.session_id,
                     roles: vec![session.role],
+                    current_role: None,
                 }),
                 Err(DbError::NotFound) => {
                     tracing::debug!(session.id = %verified.session_id, "access token of a revoked session");

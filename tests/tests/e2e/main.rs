@@ -3,6 +3,7 @@
 
 mod support;
 
+mod authorization;
 mod cors;
 mod db_outage;
 mod healthz;

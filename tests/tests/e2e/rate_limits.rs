@@ -288,3 +288,36 @@ async fn writes_and_password_checks_are_limited_per_user() {
         .await;
     assert_eq!(status(&old), 200);
 }
+
+/// The adapter spends the budget before it validates: invalid writes count, so probing the
+/// schema is not free, and the limited caller gets 429 rather than a validation answer.
+#[tokio::test]
+async fn invalid_requests_spend_the_budget_too() {
+    let app = TestApp::start_with(&[("AGORA_RATE_LIMITS__WRITE_PER_USER__REQUESTS", "2")]).await;
+    let ann = app.register("ann").await;
+    let patch = |body: serde_json::Value| {
+        reqwest::Client::new()
+            .patch(format!("{}/v1/me", app.base_url))
+            .bearer_auth(&ann.tokens.access_token)
+            .json(&body)
+            .send()
+    };
+    for _ in 0..2 {
+        let r = patch(serde_json::json!({"display_name": 7}))
+            .await
+            .expect("answers");
+        assert_eq!(r.status().as_u16(), 400);
+    }
+    let r = patch(serde_json::json!({"display_name": "Valid"}))
+        .await
+        .expect("answers");
+    assert_eq!(
+        r.status().as_u16(),
+        429,
+        "the invalid writes spent the budget"
+    );
+    let r = patch(serde_json::json!({"display_name": 7}))
+        .await
+        .expect("answers");
+    assert_eq!(r.status().as_u16(), 429, "429 before validation");
+}

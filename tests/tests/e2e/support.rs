@@ -83,9 +83,16 @@ pub const TEST_JWT_KID: &str = "e2e";
 /// The secret of [`TEST_JWT_KID`].
 pub const TEST_JWT_SECRET: &str = "e2e-signing-secret-0123456789abcdef";
 
-/// `AGORA_AUTH__KEYS` naming the test key.
+/// `AGORA_AUTH__KEYS` naming the test key ([`TEST_JWT_KID`]`:`[`TEST_JWT_SECRET`]).
+pub const TEST_JWT_KEYS: &str = "[\"e2e:e2e-signing-secret-0123456789abcdef\"]";
+
+/// [`TEST_JWT_KEYS`], owned.
 pub fn test_jwt_keys() -> String {
-    format!("[\"{TEST_JWT_KID}:{TEST_JWT_SECRET}\"]")
+    debug_assert_eq!(
+        TEST_JWT_KEYS,
+        format!("[\"{TEST_JWT_KID}:{TEST_JWT_SECRET}\"]")
+    );
+    TEST_JWT_KEYS.to_owned()
 }
 
 /// Runs an end-to-end body against a server on SQLite and, when `AGORA_TEST_DATABASE_URL` is set,

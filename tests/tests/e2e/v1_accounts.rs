@@ -121,3 +121,65 @@ async fn invalid_input_is_400_naming_every_field() {
         "no smuggled fields: {body}"
     );
 }
+
+/// `x-agora-feature: registration`: switched off, sign-up answers 503 `feature_disabled` with
+/// `Retry-After` before the body is even validated, and creates nothing.
+#[tokio::test]
+async fn registration_can_be_switched_off() {
+    let app = TestApp::start_with(&[
+        ("AGORA_FEATURES__REGISTRATION", "false"),
+        ("AGORA_HTTP__FEATURE_DISABLED_RETRY_AFTER_SECS", "120"),
+    ])
+    .await;
+    let db = app.database().await;
+    let before = agora_db::testing::row_counts(&db).await.expect("counts");
+    for body in [
+        json!({"handle": "ann", "email": "ann@example.com", "password": "a long enough password", "display_name": "Ann"}),
+        json!({"handle": 7}),
+    ] {
+        let response = reqwest::Client::new()
+            .post(format!("{}/v1/accounts", app.base_url))
+            .json(&body)
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(response.status().as_u16(), 503);
+        assert_eq!(response.headers()["retry-after"], "120");
+        let error: serde_json::Value = response.json().await.expect("json");
+        assert_eq!(error["error_code"], "feature_disabled", "{error}");
+    }
+    let (status, error) = error_body(
+        app.client
+            .register()
+            .body(
+                RegisterRequest::builder()
+                    .handle("ann")
+                    .email("ann@example.com")
+                    .password("a long enough password")
+                    .display_name("Ann"),
+            )
+            .send()
+            .await,
+    );
+    assert_eq!(
+        (status, error.error_code.as_str()),
+        (503, "feature_disabled")
+    );
+    assert_eq!(
+        agora_db::testing::row_counts(&db).await.expect("counts"),
+        before,
+        "nothing was created"
+    );
+    // Sign-in is not gated by the flag.
+    let login = app
+        .client
+        .login()
+        .body(
+            agora_client::types::LoginRequest::builder()
+                .login("nobody")
+                .password("not-the-password"),
+        )
+        .send()
+        .await;
+    assert_eq!(crate::support::status(&login), 401);
+}

@@ -1,0 +1,92 @@
+//! Feature flags behind `x-agora-feature`, read from configuration (`features.<key> = false`
+//! switches an operation off). A key the contract does not declare is refused by the
+//! configuration check, so a typo cannot leave a kill switch silently unset. The flag service
+//! (per-user rollouts) replaces this source behind the same [`FeatureFlags`] trait.
+
+use std::collections::BTreeMap;
+
+use agora_api::rt::{FeatureFlags, FeatureState, PolicyFuture, Principal};
+
+/// Flags from configuration: a missing key is on.
+#[derive(Debug, Clone)]
+pub struct ConfiguredFlags {
+    flags: BTreeMap<String, bool>,
+    retry_after_secs: u64,
+}
+
+impl ConfiguredFlags {
+    /// The flags of `features`, answering `retry_after_secs` while one is off.
+    pub fn new(flags: BTreeMap<String, bool>, retry_after_secs: u64) -> Self {
+        Self {
+            flags,
+            retry_after_secs,
+        }
+    }
+
+    fn state_of(&self, feature: &str) -> FeatureState {
+        match self.flags.get(feature) {
+            Some(false) => FeatureState::Off {
+                retry_after_secs: self.retry_after_secs,
+            },
+            _ => FeatureState::On,
+        }
+    }
+}
+
+impl FeatureFlags for ConfiguredFlags {
+    fn state<'a>(
+        &'a self,
+        feature: &'static str,
+        _caller: Option<&'a Principal>,
+    ) -> PolicyFuture<'a, FeatureState> {
+        let state = self.state_of(feature);
+        Box::pin(async move { Ok(state) })
+    }
+}
+
+/// The configuration problem of a `features` table, if any: keys must be flags the contract
+/// declares.
+pub fn unknown_flags(flags: &BTreeMap<String, bool>) -> Result<(), String> {
+    let unknown: Vec<&str> = flags
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !agora_api::FEATURES.contains(k))
+        .collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "unknown feature flag(s) {}; the contract declares: {}",
+            unknown.join(", "),
+            agora_api::FEATURES.join(", ")
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flag_is_on_unless_configured_off() {
+        let flags = ConfiguredFlags::new(BTreeMap::from([("registration".into(), false)]), 30);
+        assert_eq!(
+            flags.state_of("registration"),
+            FeatureState::Off {
+                retry_after_secs: 30
+            }
+        );
+        assert_eq!(flags.state_of("anything_else"), FeatureState::On);
+    }
+
+    #[test]
+    fn only_declared_flags_may_be_configured() {
+        assert!(unknown_flags(&BTreeMap::from([("registration".into(), true)])).is_ok());
+        let e = unknown_flags(&BTreeMap::from([("registraton".into(), false)]))
+            .expect_err("a typo is refused");
+        assert!(
+            e.contains("registraton") && e.contains("registration"),
+            "{e}"
+        );
+    }
+}
