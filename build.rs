@@ -35,27 +35,13 @@ fn run() -> Result<(), String> {
     std::fs::write(&out, code).map_err(|e| format!("cannot write {}: {e}", out.display()))
 }
 
-/// The newest `openapi/released/vN.yaml`.
+/// The newest release in `openapi/released/` (`<major>.<minor>.<patch>.yaml`). The history
+/// itself (checksums, each release compatible with its predecessor) is verified by
+/// `compat-check history` in CI and by the contract tests.
 fn baseline() -> Result<Option<PathBuf>, String> {
-    let dir = match std::fs::read_dir(RELEASED) {
-        Ok(dir) => dir,
-        Err(_) => return Ok(None),
-    };
-    let mut best: Option<(u64, PathBuf)> = None;
-    for entry in dir {
-        let path = entry.map_err(|e| e.to_string())?.path();
-        let major = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .and_then(|s| s.strip_prefix('v'))
-            .and_then(|n| n.parse::<u64>().ok());
-        if let Some(major) = major.filter(|_| path.extension().is_some_and(|e| e == "yaml"))
-            && best.as_ref().is_none_or(|(m, _)| major > *m)
-        {
-            best = Some((major, path));
-        }
-    }
-    Ok(best.map(|(_, p)| p))
+    let history =
+        compat_check::release::History::load(Path::new(RELEASED)).map_err(|e| e.to_string())?;
+    Ok(history.newest().map(|r| r.path.clone()))
 }
 
 fn gate() -> Result<(), String> {

@@ -12,6 +12,7 @@ mod gate;
 mod load;
 mod operations;
 pub mod position;
+pub mod release;
 mod report;
 mod resolve;
 pub mod rules;
