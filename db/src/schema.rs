@@ -14,7 +14,6 @@ diesel::table! {
         avatar_url -> Nullable<Text>,
         password_hash -> Text,
         role -> Text,
-        token_version -> BigInt,
         created_at -> UtcTime,
         updated_at -> UtcTime,
     }

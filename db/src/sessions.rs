@@ -81,7 +81,7 @@ pub enum Rotation {
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = sessions)]
 #[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
-struct Row {
+pub(crate) struct Row {
     id: DbUuid,
     user_id: DbUuid,
     created_at: DbTime,
@@ -124,50 +124,80 @@ struct InsertToken<'a> {
     issued_at: DbTime,
 }
 
+/// The rows of a new session and its first refresh token, for repositories that create a session
+/// inside a larger transaction (registration).
+pub(crate) struct SessionRows<'a> {
+    session: Insert<'a>,
+    token: InsertToken<'a>,
+}
+
+impl<'a> SessionRows<'a> {
+    pub(crate) fn new(new: &'a NewSession) -> Self {
+        let now = DbTime::now();
+        let id = DbUuid(Uuid::now_v7());
+        SessionRows {
+            session: Insert {
+                id,
+                user_id: DbUuid(new.user_id),
+                created_at: now,
+                last_used_at: now,
+                user_agent: new.user_agent.as_deref(),
+                ip: new.ip.as_deref(),
+            },
+            token: InsertToken {
+                token_hash: &new.refresh_token_hash,
+                session_id: id,
+                issued_at: now,
+            },
+        }
+    }
+}
+
+/// Inserts a session's rows on a connection (inside the caller's transaction). A trait so that
+/// the same call type-checks on each backend's connection inside `dispatch!`.
+pub(crate) trait InsertSession {
+    /// Inserts the session and its refresh token; returns the session row.
+    async fn insert_session_in_txn(
+        &mut self,
+        rows: &SessionRows<'_>,
+    ) -> Result<Row, diesel::result::Error>;
+}
+
+macro_rules! impl_insert_session {
+    ($($conn:ty),*) => {$(
+        impl InsertSession for $conn {
+            async fn insert_session_in_txn(
+                &mut self,
+                rows: &SessionRows<'_>,
+            ) -> Result<Row, diesel::result::Error> {
+                let row: Row = diesel::insert_into(sessions::table)
+                    .values(&rows.session)
+                    .returning(Row::as_returning())
+                    .get_result(self)
+                    .await?;
+                diesel::insert_into(refresh_tokens::table)
+                    .values(&rows.token)
+                    .execute(self)
+                    .await?;
+                Ok(row)
+            }
+        }
+    )*};
+}
+
+impl_insert_session!(crate::conn_types::PgConn, crate::conn_types::SqliteConn);
+
 impl Db {
     /// Creates a session with its first refresh token, in one transaction.
     pub async fn create_session(&self, new: &NewSession) -> Result<Session, DbError> {
-        let now = DbTime::now();
-        let id = DbUuid(Uuid::now_v7());
-        let insert = Insert {
-            id,
-            user_id: DbUuid(new.user_id),
-            created_at: now,
-            last_used_at: now,
-            user_agent: new.user_agent.as_deref(),
-            ip: new.ip.as_deref(),
-        };
-        let token = InsertToken {
-            token_hash: &new.refresh_token_hash,
-            session_id: id,
-            issued_at: now,
-        };
+        let rows = SessionRows::new(new);
         let mut conn = self.write().await?;
         let row: Row = self
             .run("create_session", Target::Primary, async {
-                dispatch!(conn, c => c.transaction(async |c| {
-                    let row: Row = diesel::insert_into(sessions::table)
-                        .values(&insert)
-                        .returning(Row::as_returning())
-                        .get_result(c)
-                        .await?;
-                    diesel::insert_into(refresh_tokens::table).values(&token).execute(c).await?;
-                    Ok::<Row, diesel::result::Error>(row)
-                }).await)
+                dispatch!(conn, c => c.transaction(async |c| c.insert_session_in_txn(&rows).await).await)
             })
             .await?;
         self.wrote(new.user_id).await;
-        Ok(row.into())
-    }
-
-    /// A session by id (any state), read on the primary.
-    pub async fn get_session(&self, id: Uuid) -> Result<Session, DbError> {
-        let mut conn = self.write().await?;
-        let row: Row = self
-            .run("get_session", Target::Primary, async {
-                dispatch!(conn, c => sessions::table.find(DbUuid(id)).select(Row::as_select()).first(c).await)
-            })
-            .await?;
         Ok(row.into())
     }
 

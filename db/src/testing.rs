@@ -309,3 +309,39 @@ pub async fn row_counts(
     }
     Ok(counts)
 }
+
+/// Makes every `op` (`INSERT`, `UPDATE` or `DELETE`) on `table` fail from now on, with a trigger
+/// that raises: a real database failure in the middle of a transaction, for tests that show a
+/// multi-statement write leaves nothing behind. [`stop_failing`] removes it.
+pub async fn fail_writes_to(db: &Db, table: &str, op: &str) -> Result<(), crate::DbError> {
+    let name = format!("agora_test_fail_{table}_{}", op.to_lowercase());
+    let sql = match db.backend() {
+        crate::Backend::Postgres => format!(
+            "CREATE OR REPLACE FUNCTION agora_test_fail() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$; \
+             CREATE TRIGGER {name} BEFORE {op} ON {table} FOR EACH ROW EXECUTE FUNCTION agora_test_fail();"
+        ),
+        crate::Backend::Sqlite => format!(
+            "CREATE TRIGGER {name} BEFORE {op} ON {table} BEGIN SELECT RAISE(ABORT, 'injected failure'); END;"
+        ),
+    };
+    batch(db, &sql).await
+}
+
+/// Removes what [`fail_writes_to`] installed.
+pub async fn stop_failing(db: &Db, table: &str, op: &str) -> Result<(), crate::DbError> {
+    let name = format!("agora_test_fail_{table}_{}", op.to_lowercase());
+    let sql = match db.backend() {
+        crate::Backend::Postgres => format!("DROP TRIGGER IF EXISTS {name} ON {table};"),
+        crate::Backend::Sqlite => format!("DROP TRIGGER IF EXISTS {name};"),
+    };
+    batch(db, &sql).await
+}
+
+async fn batch(db: &Db, sql: &str) -> Result<(), crate::DbError> {
+    let mut conn = db.write().await?;
+    db.run("test_ddl", crate::Target::Primary, async {
+        crate::dispatch!(conn, c => c.batch_execute(sql).await)
+    })
+    .await
+}

@@ -7,7 +7,8 @@ use uuid::Uuid;
 use crate::audit::NewAuditEvent;
 use crate::pool::{Db, Target};
 use crate::routing::ReadPolicy;
-use crate::schema::{audit_events, users};
+use crate::schema::{audit_events, sessions, users};
+use crate::sessions::{InsertSession, NewSession, Session, SessionRows};
 use crate::sql_types::{DbTime, DbUuid};
 use crate::{DbError, dispatch};
 
@@ -30,8 +31,6 @@ pub struct User {
     pub password_hash: String,
     /// `user` or `admin`.
     pub role: String,
-    /// Bumped to revoke every token of the user.
-    pub token_version: i64,
     /// Creation time (UTC, microseconds).
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// Last update (UTC, microseconds).
@@ -63,7 +62,6 @@ struct Row {
     avatar_url: Option<String>,
     password_hash: String,
     role: String,
-    token_version: i64,
     created_at: DbTime,
     updated_at: DbTime,
 }
@@ -79,7 +77,6 @@ impl From<Row> for User {
             avatar_url: r.avatar_url,
             password_hash: r.password_hash,
             role: r.role,
-            token_version: r.token_version,
             created_at: r.created_at.0,
             updated_at: r.updated_at.0,
         }
@@ -98,20 +95,28 @@ struct Insert<'a> {
     updated_at: DbTime,
 }
 
-impl Db {
-    /// Inserts a user with a new UUIDv7. A taken handle or email is `DbError::Conflict` naming
-    /// the index (`users_handle_key`, `users_email_key`).
-    pub async fn create_user(&self, new: &NewUser) -> Result<User, DbError> {
+impl<'a> Insert<'a> {
+    fn new(new: &'a NewUser, id: Uuid) -> Self {
         let now = DbTime::now();
-        let insert = Insert {
-            id: DbUuid(Uuid::now_v7()),
+        Insert {
+            id: DbUuid(id),
             handle: &new.handle,
             email: &new.email,
             display_name: &new.display_name,
             password_hash: &new.password_hash,
             created_at: now,
             updated_at: now,
-        };
+        }
+    }
+}
+
+impl Db {
+    /// Inserts a user with a new UUIDv7: a fixture for tests (the API registers through
+    /// [`Db::register_user`], which also starts the session). A taken handle or email is `DbError::Conflict` naming
+    /// the index (`users_handle_key`, `users_email_key`).
+    #[cfg(any(test, feature = "testing"))]
+    pub async fn create_user(&self, new: &NewUser) -> Result<User, DbError> {
+        let insert = Insert::new(new, Uuid::now_v7());
         let mut conn = self.write().await?;
         let row: Row = self
             .run("create_user", Target::Primary, async {
@@ -127,6 +132,80 @@ impl Db {
         Ok(row.into())
     }
 
+    /// Registration in one transaction: the account, its first session (with its refresh token)
+    /// and the audit event, so a failure at any step leaves none of them. `rest` gets the new
+    /// user's id and returns the session and the audit event to write with it. A taken handle or
+    /// email is `DbError::Conflict` naming the index, and nothing is written.
+    pub async fn register_user(
+        &self,
+        new: &NewUser,
+        rest: impl FnOnce(Uuid) -> (NewSession, NewAuditEvent),
+    ) -> Result<(User, Session), DbError> {
+        let id = Uuid::now_v7();
+        let insert = Insert::new(new, id);
+        let (session, audit) = rest(id);
+        let session_rows = SessionRows::new(&session);
+        let event = audit.to_row();
+        let mut conn = self.write().await?;
+        let (user, session): (Row, crate::sessions::Row) = self
+            .run("register_user", Target::Primary, async {
+                dispatch!(conn, c => c.transaction(async |c| {
+                    let user: Row = diesel::insert_into(users::table)
+                        .values(&insert)
+                        .returning(Row::as_returning())
+                        .get_result(c)
+                        .await?;
+                    let session = c.insert_session_in_txn(&session_rows).await?;
+                    diesel::insert_into(audit_events::table).values(&event).execute(c).await?;
+                    Ok::<_, diesel::result::Error>((user, session))
+                }).await)
+            })
+            .await
+            .map_err(name_conflict)?;
+        self.wrote(id).await;
+        Ok((user.into(), session.into()))
+    }
+
+    /// A password change in one transaction: the new hash, every other live session of the user
+    /// revoked (all but `keep`), and the audit event. Returns the revoked session ids;
+    /// `DbError::NotFound` for an unknown user (nothing written).
+    pub async fn change_password(
+        &self,
+        id: Uuid,
+        password_hash: &str,
+        keep: Uuid,
+        audit: &NewAuditEvent,
+    ) -> Result<Vec<Uuid>, DbError> {
+        let event = audit.to_row();
+        let now = DbTime::now();
+        let mut conn = self.write().await?;
+        let revoked: Vec<DbUuid> = self
+            .run("change_password", Target::Primary, async {
+                dispatch!(conn, c => c.transaction(async |c| {
+                    let n = diesel::update(users::table.find(DbUuid(id)))
+                        .set((users::password_hash.eq(password_hash), users::updated_at.eq(now)))
+                        .execute(c)
+                        .await?;
+                    if n == 0 {
+                        return Err(diesel::result::Error::NotFound);
+                    }
+                    let revoked: Vec<DbUuid> = diesel::update(sessions::table
+                            .filter(sessions::user_id.eq(DbUuid(id)))
+                            .filter(sessions::id.ne(DbUuid(keep)))
+                            .filter(sessions::revoked_at.is_null()))
+                        .set(sessions::revoked_at.eq(Some(now)))
+                        .returning(sessions::id)
+                        .get_results(c)
+                        .await?;
+                    diesel::insert_into(audit_events::table).values(&event).execute(c).await?;
+                    Ok::<_, diesel::result::Error>(revoked)
+                }).await)
+            })
+            .await?;
+        self.wrote(id).await;
+        Ok(revoked.into_iter().map(|s| s.0).collect())
+    }
+
     /// A user by id; `policy` routes the read (the user themself reads their own writes).
     pub async fn get_user(&self, id: Uuid, policy: ReadPolicy) -> Result<User, DbError> {
         let (mut conn, target) = self.read(policy).await?;
@@ -135,22 +214,6 @@ impl Db {
                 dispatch!(conn, c => users::table.find(DbUuid(id)).select(Row::as_select()).first(c).await)
             })
             .await?;
-        Ok(row.into())
-    }
-
-    /// Updates the display name (touches `updated_at`).
-    pub async fn update_display_name(&self, id: Uuid, display_name: &str) -> Result<User, DbError> {
-        let mut conn = self.write().await?;
-        let row: Row = self
-            .run("update_display_name", Target::Primary, async {
-                dispatch!(conn, c => diesel::update(users::table.find(DbUuid(id)))
-                    .set((users::display_name.eq(display_name), users::updated_at.eq(DbTime::now())))
-                    .returning(Row::as_returning())
-                    .get_result(c)
-                    .await)
-            })
-            .await?;
-        self.wrote(id).await;
         Ok(row.into())
     }
 }
@@ -215,25 +278,6 @@ impl Db {
         Ok(row.into())
     }
 
-    /// Replaces the password hash (touches `updated_at`).
-    pub async fn update_password_hash(&self, id: Uuid, password_hash: &str) -> Result<(), DbError> {
-        let mut conn = self.write().await?;
-        let n = self
-            .run("update_password_hash", Target::Primary, async {
-                dispatch!(conn, c => diesel::update(users::table.find(DbUuid(id)))
-                    .set((users::password_hash.eq(password_hash), users::updated_at.eq(DbTime::now())))
-                    .execute(c)
-                    .await)
-            })
-            .await?;
-        self.wrote(id).await;
-        if n == 0 {
-            Err(DbError::NotFound)
-        } else {
-            Ok(())
-        }
-    }
-
     /// Sets the role (touches `updated_at`) and appends `audit`, in one transaction: a role never
     /// changes without its audit event. `DbError::NotFound` for an unknown id (nothing written).
     pub async fn set_user_role(
@@ -289,13 +333,20 @@ impl Db {
 }
 
 /// SQLite reports a unique violation by its columns, not the index name; name it as PostgreSQL does.
+/// The constraint a taken handle violates (as [`DbError::Conflict`] names it).
+pub const HANDLE_KEY: &str = "users_handle_key";
+/// The constraint a taken email violates.
+pub const EMAIL_KEY: &str = "users_email_key";
+
+/// Names the unique index a conflicting insert hit the same way on both backends (SQLite reports
+/// the column, PostgreSQL the index).
 fn name_conflict(e: DbError) -> DbError {
     match e {
         DbError::Conflict { constraint } if constraint.contains("handle") => DbError::Conflict {
-            constraint: "users_handle_key".into(),
+            constraint: HANDLE_KEY.into(),
         },
         DbError::Conflict { constraint } if constraint.contains("email") => DbError::Conflict {
-            constraint: "users_email_key".into(),
+            constraint: EMAIL_KEY.into(),
         },
         other => other,
     }

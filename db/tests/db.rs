@@ -151,9 +151,15 @@ both_backends!(users_round_trip_with_microsecond_times, |t| async move {
         "what was written reads back exactly (timestamps included)"
     );
     let updated =
-        t.db.update_display_name(created.id, "Annie")
-            .await
-            .expect("updated");
+        t.db.update_profile(
+            created.id,
+            &agora_db::users::ProfileChanges {
+                display_name: Some("Annie".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("updated");
     assert_eq!(updated.display_name, "Annie");
     assert!(updated.updated_at >= created.updated_at);
     assert!(matches!(

@@ -128,13 +128,6 @@ both_backends!(
                 .await
                 .expect("reuse");
         assert!(matches!(reuse, Rotation::Reused(s) if s.user_id == ann.id));
-        assert!(
-            t.db.get_session(session.id)
-                .await
-                .expect("get")
-                .revoked_at
-                .is_some()
-        );
         assert!(matches!(
             t.db.get_active_session(session.id, ann.id).await,
             Err(DbError::NotFound)
@@ -167,13 +160,9 @@ both_backends!(old_refresh_tokens_expire_without_revoking, |t| async move {
             .expect("expired"),
         Rotation::Expired
     );
-    assert!(
-        t.db.get_session(session.id)
-            .await
-            .expect("get")
-            .revoked_at
-            .is_none()
-    );
+    t.db.get_active_session(session.id, ann.id)
+        .await
+        .expect("an expired token leaves its session live");
 });
 
 both_backends!(
@@ -363,4 +352,115 @@ both_backends!(a_role_changes_only_with_its_audit_event, |t| async move {
         [format!("user:{} role=admin", ann.id)],
         "the failed change left no event"
     );
+});
+
+fn session_for(user_id: uuid::Uuid, hash: &str) -> (NewSession, NewAuditEvent) {
+    (
+        new_session(user_id, hash),
+        NewAuditEvent {
+            actor_user_id: Some(user_id),
+            action: "register".into(),
+            target: Some(format!("user:{user_id}")),
+            outcome: "success".into(),
+            request_id: "r".into(),
+            ..Default::default()
+        },
+    )
+}
+
+both_backends!(registration_commits_all_or_nothing, |t| async move {
+    use agora_db::testing::{fail_writes_to, row_counts, stop_failing};
+    let empty = row_counts(&t.db).await.expect("counts");
+    // A failure after the user row (the session), then after the session (the audit event).
+    for table in ["sessions", "audit_events"] {
+        fail_writes_to(&t.db, table, "INSERT")
+            .await
+            .expect("inject");
+        let failed =
+            t.db.register_user(&new_user("ann"), |id| session_for(id, "h1"))
+                .await;
+        assert!(failed.is_err(), "{table}: the injected failure surfaces");
+        assert_eq!(
+            row_counts(&t.db).await.expect("counts"),
+            empty,
+            "{table}: nothing of the registration remains"
+        );
+        stop_failing(&t.db, table, "INSERT").await.expect("clear");
+    }
+    let (user, session) =
+        t.db.register_user(&new_user("ann"), |id| session_for(id, "h1"))
+            .await
+            .expect("registers");
+    assert_eq!(session.user_id, user.id);
+    let counts = row_counts(&t.db).await.expect("counts");
+    for table in ["users", "sessions", "refresh_tokens", "audit_events"] {
+        assert_eq!(counts.get(table), Some(&1), "{table}: {counts:?}");
+    }
+    // A taken handle is a conflict, and writes nothing either.
+    let mut dup = new_user("ANN");
+    dup.email = "other@example.com".into();
+    assert!(matches!(
+        t.db.register_user(&dup, |id| session_for(id, "h2")).await,
+        Err(DbError::Conflict { .. })
+    ));
+    assert_eq!(row_counts(&t.db).await.expect("counts"), counts);
+});
+
+both_backends!(a_password_change_commits_all_or_nothing, |t| async move {
+    use agora_db::testing::{fail_writes_to, row_counts, stop_failing};
+    let (ann, current) =
+        t.db.register_user(&new_user("ann"), |id| session_for(id, "h1"))
+            .await
+            .expect("registers");
+    let other =
+        t.db.create_session(&new_session(ann.id, "h2"))
+            .await
+            .expect("a second device");
+    let audit = NewAuditEvent {
+        actor_user_id: Some(ann.id),
+        action: "password_change".into(),
+        outcome: "success".into(),
+        request_id: "r".into(),
+        ..Default::default()
+    };
+    let before = row_counts(&t.db).await.expect("counts");
+    // After the new hash (the sessions' revocation), then after both (the audit event).
+    for (table, op) in [("sessions", "UPDATE"), ("audit_events", "INSERT")] {
+        fail_writes_to(&t.db, table, op).await.expect("inject");
+        let failed =
+            t.db.change_password(ann.id, "$argon2id$new", current.id, &audit)
+                .await;
+        assert!(failed.is_err(), "{table}: the injected failure surfaces");
+        stop_failing(&t.db, table, op).await.expect("clear");
+        let stored =
+            t.db.get_user(ann.id, ReadPolicy::Primary)
+                .await
+                .expect("ann");
+        assert_eq!(
+            stored.password_hash, ann.password_hash,
+            "{table}: the old hash stays"
+        );
+        t.db.get_active_session(other.id, ann.id)
+            .await
+            .expect("the other device stays signed in");
+        assert_eq!(row_counts(&t.db).await.expect("counts"), before);
+    }
+    let revoked =
+        t.db.change_password(ann.id, "$argon2id$new", current.id, &audit)
+            .await
+            .expect("changes");
+    assert_eq!(revoked, [other.id]);
+    let stored =
+        t.db.get_user(ann.id, ReadPolicy::Primary)
+            .await
+            .expect("ann");
+    assert_eq!(stored.password_hash, "$argon2id$new");
+    t.db.get_active_session(current.id, ann.id)
+        .await
+        .expect("this device stays signed in");
+    assert!(matches!(
+        t.db.change_password(uuid::Uuid::now_v7(), "x", current.id, &audit)
+            .await,
+        Err(DbError::NotFound)
+    ));
 });

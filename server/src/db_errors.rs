@@ -1,21 +1,52 @@
 //! The one mapping from database errors to service errors (and so to HTTP): an unavailable or
-//! slow database is a 503 with `Retry-After`, never a hang and never a 500.
+//! slow database is a 503 with `Retry-After`, never a hang and never a 500; a conflict or a
+//! missing row names only a [`ResourceKind`], never a constraint or a database message (those go
+//! to the log line).
 
-use agora_api::rt::ServiceError;
+use agora_api::rt::{ErrorCode, ServiceError};
 use agora_db::DbError;
+
+/// What an operation was about, for the words of a `not_found` or `conflict` answer. A closed
+/// list, so a client-facing message can only ever name one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceKind {
+    /// An account.
+    User,
+    /// A sign-in session.
+    Session,
+    /// An audit-log entry.
+    AuditEvent,
+}
+
+impl ResourceKind {
+    /// The noun clients read.
+    pub fn noun(self) -> &'static str {
+        match self {
+            ResourceKind::User => "user",
+            ResourceKind::Session => "session",
+            ResourceKind::AuditEvent => "audit event",
+        }
+    }
+}
 
 /// `Retry-After` for database unavailability, in seconds.
 pub const DB_RETRY_AFTER_SECS: u64 = 1;
 
-/// Maps a database error. `what` names the resource for `NotFound`/`Conflict` messages.
-pub fn service_error(error: DbError, what: &str) -> ServiceError {
+/// Maps a database error about a `kind` of resource.
+pub fn service_error(error: DbError, kind: ResourceKind) -> ServiceError {
+    let noun = kind.noun();
     match error {
         DbError::NotFound => ServiceError::NotFound {
-            message: format!("{what} not found"),
+            message: format!("{noun} not found"),
         },
-        DbError::Conflict { constraint } => ServiceError::Conflict {
-            message: format!("{what} conflicts ({constraint})"),
-        },
+        DbError::Conflict { constraint } => {
+            // The constraint is an internal name: the log line has it, the answer does not.
+            tracing::info!(db.constraint = %constraint, "write conflicted");
+            ServiceError::Conflict {
+                code: ErrorCode::Conflict,
+                message: format!("the {noun} conflicts with an existing one"),
+            }
+        }
         DbError::Unavailable { reason } => {
             tracing::warn!(db.error = %reason, "database unavailable");
             ServiceError::Unavailable {
@@ -41,7 +72,7 @@ mod tests {
     use super::*;
 
     fn status(e: DbError) -> (u16, Option<u64>) {
-        let f = ApiFailure::from_service(service_error(e, "user"), "r");
+        let f = ApiFailure::from_service(service_error(e, ResourceKind::User), "r");
         (f.status.as_u16(), f.retry_after_secs)
     }
 
@@ -65,5 +96,24 @@ mod tests {
             (409, None)
         );
         assert_eq!(status(DbError::Internal("boom".into())), (500, None));
+    }
+
+    #[test]
+    fn answers_never_carry_constraints_or_database_messages() {
+        for e in [
+            DbError::Conflict {
+                constraint: "users_handle_key".into(),
+            },
+            DbError::Conflict {
+                constraint: "duplicate key value violates unique constraint".into(),
+            },
+            DbError::Internal("relation \"users\" does not exist".into()),
+        ] {
+            let f = ApiFailure::from_service(service_error(e, ResourceKind::User), "r");
+            let body = serde_json::to_string(&*f.body).expect("json");
+            for leak in ["users_", "constraint", "relation", "duplicate"] {
+                assert!(!body.contains(leak), "{body}");
+            }
+        }
     }
 }

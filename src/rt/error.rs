@@ -14,6 +14,59 @@ use serde::Serialize;
 
 use super::validate::Violation;
 
+macro_rules! error_codes {
+    ($($variant:ident => $code:literal,)*) => {
+        /// Every `error_code` the server can answer: the contract lists the same set on
+        /// `ApiError.error_code` (`x-extensible-enum`), which a test holds against [`ErrorCode::ALL`].
+        /// Clients switch on the known codes and fall back on the status for codes added later.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $(
+                #[doc = concat!("`", $code, "`")]
+                $variant,
+            )*
+        }
+
+        impl ErrorCode {
+            /// Every code, in the contract's order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),*];
+
+            /// The wire form.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $code,)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    InvalidRequest => "invalid_request",
+    Unauthenticated => "unauthenticated",
+    Forbidden => "forbidden",
+    NotFound => "not_found",
+    MethodNotAllowed => "method_not_allowed",
+    NotAcceptable => "not_acceptable",
+    Conflict => "conflict",
+    PayloadTooLarge => "payload_too_large",
+    UnsupportedMediaType => "unsupported_media_type",
+    HeadersTooLarge => "headers_too_large",
+    RateLimited => "rate_limited",
+    Internal => "internal",
+    Unavailable => "unavailable",
+    FeatureDisabled => "feature_disabled",
+    HandleTaken => "handle_taken",
+    EmailTaken => "email_taken",
+    OwnRoleChange => "own_role_change",
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What went wrong in a service call, in domain terms.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -32,9 +85,10 @@ pub enum ServiceError {
     /// The resource does not exist (or the caller may not know it exists).
     #[error("{message}")]
     NotFound { message: String },
-    /// The request conflicts with the current state (e.g. a taken handle).
+    /// The request conflicts with the current state; `code` says how (`conflict`, or a domain
+    /// code such as `handle_taken`).
     #[error("{message}")]
-    Conflict { message: String },
+    Conflict { code: ErrorCode, message: String },
     /// The body is larger than the operation accepts.
     #[error("request body exceeds the limit of {limit_bytes} bytes")]
     PayloadTooLarge { limit_bytes: usize },
@@ -153,42 +207,50 @@ impl ApiFailure {
         let (status, code, retry_after_secs, internal, details) = match error {
             ServiceError::InvalidRequest { details, .. } => (
                 StatusCode::BAD_REQUEST,
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 None,
                 None,
                 details,
             ),
             ServiceError::Unauthenticated { .. } => (
                 StatusCode::UNAUTHORIZED,
-                "unauthenticated",
+                ErrorCode::Unauthenticated,
                 None,
                 None,
                 vec![],
             ),
-            ServiceError::Forbidden { .. } => {
-                (StatusCode::FORBIDDEN, "forbidden", None, None, vec![])
-            }
-            ServiceError::NotFound { .. } => {
-                (StatusCode::NOT_FOUND, "not_found", None, None, vec![])
-            }
-            ServiceError::Conflict { .. } => (StatusCode::CONFLICT, "conflict", None, None, vec![]),
+            ServiceError::Forbidden { .. } => (
+                StatusCode::FORBIDDEN,
+                ErrorCode::Forbidden,
+                None,
+                None,
+                vec![],
+            ),
+            ServiceError::NotFound { .. } => (
+                StatusCode::NOT_FOUND,
+                ErrorCode::NotFound,
+                None,
+                None,
+                vec![],
+            ),
+            ServiceError::Conflict { code, .. } => (StatusCode::CONFLICT, code, None, None, vec![]),
             ServiceError::PayloadTooLarge { .. } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
+                ErrorCode::PayloadTooLarge,
                 None,
                 None,
                 vec![],
             ),
             ServiceError::HeadersTooLarge { .. } => (
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                "headers_too_large",
+                ErrorCode::HeadersTooLarge,
                 None,
                 None,
                 vec![],
             ),
             ServiceError::UnsupportedMediaType { .. } => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                ErrorCode::UnsupportedMediaType,
                 None,
                 None,
                 vec![],
@@ -197,7 +259,7 @@ impl ApiFailure {
                 retry_after_secs, ..
             } => (
                 StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
+                ErrorCode::RateLimited,
                 Some(retry_after_secs),
                 None,
                 vec![],
@@ -206,7 +268,7 @@ impl ApiFailure {
                 retry_after_secs, ..
             } => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
+                ErrorCode::Unavailable,
                 Some(retry_after_secs),
                 None,
                 vec![],
@@ -215,14 +277,14 @@ impl ApiFailure {
                 retry_after_secs, ..
             } => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                "feature_disabled",
+                ErrorCode::FeatureDisabled,
                 Some(retry_after_secs),
                 None,
                 vec![],
             ),
             ServiceError::Internal { context } => (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
+                ErrorCode::Internal,
                 None,
                 Some(context),
                 vec![],
@@ -238,7 +300,7 @@ impl ApiFailure {
         Self {
             status,
             body: Box::new(ErrorBody {
-                error_code: code.to_owned(),
+                error_code: code.as_str().to_owned(),
                 message,
                 request_id: request_id.to_owned(),
                 details,
@@ -277,7 +339,7 @@ impl ApiFailure {
                     request_id,
                 );
                 failure.status = s;
-                failure.body.error_code = client_error_code(s).to_owned();
+                failure.body.error_code = client_error_code(s).as_str().to_owned();
                 return failure;
             }
             _ => ServiceError::Internal {
@@ -315,16 +377,16 @@ impl ApiFailure {
     }
 }
 
-fn client_error_code(status: StatusCode) -> &'static str {
+fn client_error_code(status: StatusCode) -> ErrorCode {
     match status {
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::NOT_ACCEPTABLE => "not_acceptable",
-        StatusCode::CONFLICT => "conflict",
-        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "headers_too_large",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
-        _ => "invalid_request",
+        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        StatusCode::NOT_ACCEPTABLE => ErrorCode::NotAcceptable,
+        StatusCode::CONFLICT => ErrorCode::Conflict,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => ErrorCode::HeadersTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+        StatusCode::TOO_MANY_REQUESTS => ErrorCode::RateLimited,
+        _ => ErrorCode::InvalidRequest,
     }
 }
 

@@ -18,7 +18,9 @@ pub use context::{
     ApiContext, AuthFuture, Authenticator, DEFAULT_MAX_HEADER_BYTES, Principal, RequestCtx,
 };
 pub use cors::CorsPolicy;
-pub use error::{ApiFailure, ErrorBody, ErrorDetail, ErrorResponse, RateLimitPolicy, ServiceError};
+pub use error::{
+    ApiFailure, ErrorBody, ErrorCode, ErrorDetail, ErrorResponse, RateLimitPolicy, ServiceError,
+};
 pub use extract::{
     Checked, HeaderParams, JsonBody, PathParams, QueryParams, ValidateJson, ValidateParams,
 };

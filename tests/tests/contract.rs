@@ -143,3 +143,67 @@ fn release_history_is_sound() {
         newest.version
     );
 }
+
+/// The error codes the server can answer (`agora_api::rt::ErrorCode`, the closed enum every error
+/// constructor goes through) are exactly the contract's `ApiError.error_code` list, each with a
+/// description; and nothing in the server spells a code as a string past that enum.
+#[test]
+fn every_error_code_is_in_the_contract() {
+    let doc: serde_json::Value =
+        serde_yaml::from_str(agora_api::CONTRACT_YAML).expect("the contract parses");
+    let field = &doc["components"]["schemas"]["ApiError"]["properties"]["error_code"];
+    let listed: Vec<&str> = field["x-extensible-enum"]
+        .as_array()
+        .expect("x-extensible-enum")
+        .iter()
+        .filter_map(serde_json::Value::as_str)
+        .collect();
+    let descriptions = field["x-enum-descriptions"]
+        .as_array()
+        .expect("x-enum-descriptions");
+    assert_eq!(descriptions.len(), listed.len(), "one description per code");
+    let emitted: Vec<&str> = agora_api::rt::ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .collect();
+    assert_eq!(emitted, listed, "ErrorCode::ALL and the contract disagree");
+
+    // The scan: outside the enum, no source file assigns an `error_code` from a string literal.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let pattern = scan_for_literal_codes(&[root.join("src"), root.join("server/src")]);
+    assert!(
+        pattern.is_empty(),
+        "error codes spelt outside ErrorCode: {pattern:?}"
+    );
+}
+
+/// `error_code: "…"` or `error_code = "…"` in non-test Rust sources under `dirs`.
+fn scan_for_literal_codes(dirs: &[std::path::PathBuf]) -> Vec<String> {
+    let mut hits = Vec::new();
+    let mut stack: Vec<std::path::PathBuf> = dirs.to_vec();
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            // Test modules assert on codes; they are not constructors.
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            for (n, line) in code.lines().enumerate() {
+                let compact: String = line.split_whitespace().collect();
+                if compact.contains("error_code:\"") || compact.contains("error_code=\"") {
+                    hits.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    hits
+}

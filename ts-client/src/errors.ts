@@ -1,6 +1,7 @@
 // Every non-2xx answer (and every request that never got one) becomes one typed AgoraError, so
 // callers handle errors in one way whether the body came from Agora, from Dropshot itself (its own
 // 404/405 bodies have no `error_code`) or from a proxy (an HTML 502).
+import type { KnownErrorCode } from "./error-codes.js";
 import type { components } from "./schema.js";
 
 /** The contract's error body (`ApiError`), verbatim from the generated types. */
@@ -8,18 +9,7 @@ export type ApiError = components["schemas"]["ApiError"];
 /** One field that failed validation (`ApiErrorDetail`). */
 export type ApiErrorDetail = components["schemas"]["ApiErrorDetail"];
 
-/** The codes the contract documents today (see `ApiError.error_code` in openapi.yaml). */
-export type KnownErrorCode =
-  | "invalid_request"
-  | "unauthenticated"
-  | "forbidden"
-  | "not_found"
-  | "method_not_allowed"
-  | "conflict"
-  | "payload_too_large"
-  | "rate_limited"
-  | "internal"
-  | "unavailable";
+export type { KnownErrorCode } from "./error-codes.js";
 
 /**
  * An `error_code`. The contract says new codes may be added, so any string is accepted; the

@@ -3,6 +3,7 @@ export { createAgoraClient, orThrow } from "./client.js";
 export type { AgoraClient, AgoraClientOptions, AgoraMethod, AgoraResult, FetchFn, SuccessData } from "./client.js";
 export { AgoraError, codeForStatus, isTransient, parseRetryAfter } from "./errors.js";
 export type { ApiError, ApiErrorDetail, ErrorCode, KnownErrorCode } from "./errors.js";
+export { KNOWN_ERROR_CODES } from "./error-codes.js";
 export { DEFAULT_REFRESH_PATH, httpRefresh } from "./refresh.js";
 export type { RefreshContext, RefreshFn, RefreshSessionRequest, RefreshSessionResponse } from "./refresh.js";
 export { memoryTokenStore } from "./tokens.js";

@@ -118,8 +118,9 @@ export interface paths {
         /**
          * Create an account
          * @description Creates an account and signs it in (a new session). The handle is unique regardless of
-         *     letter case; the email is stored trimmed and lowercased. A taken handle or email answers
-         *     409 `conflict` with the same message for either, and nothing is created.
+         *     letter case; the email is stored trimmed and lowercased. A taken handle answers 409
+         *     `handle_taken`, a taken email 409 `email_taken`, and nothing is created. The account, its
+         *     session and its audit event are written together or not at all.
          */
         post: operations["register"];
         delete?: never;
@@ -251,7 +252,8 @@ export interface paths {
         /**
          * Change the password
          * @description Checks the current password (401 when wrong) and sets the new one. Every other session
-         *     of the caller is revoked; this one stays signed in.
+         *     of the caller is revoked; this one stays signed in. The new password, the revocations and
+         *     the audit event are written together or not at all.
          */
         post: operations["change_password"];
         delete?: never;
@@ -361,7 +363,7 @@ export interface paths {
          * Set a user's role
          * @description Grants or withdraws `admin`. Takes effect at once for admin operations; the `role` claim of
          *     the user's access tokens follows at their next refresh. An admin cannot change their own
-         *     role here (409 `conflict`: another admin, or `agora admin`, must). 404 for an unknown user.
+         *     role here (409 `own_role_change`: another admin, or `agora admin`, must). 404 for an unknown user.
          */
         put: operations["set_user_role"];
         post?: never;
@@ -399,11 +401,10 @@ export interface components {
         /** @description The one error shape every 4XX and 5XX response carries. */
         ApiError: {
             /**
-             * @description A stable machine-readable code: `invalid_request`, `unauthenticated`, `forbidden`,
-             *     `not_found`, `method_not_allowed`, `conflict`, `payload_too_large`,
-             *     `unsupported_media_type`, `headers_too_large`, `rate_limited`, `internal`, `unavailable`,
-             *     `feature_disabled` (503: the operation's `x-agora-feature` is switched off; retry after
-             *     `Retry-After`). New codes may be added; clients treat unknown codes by status.
+             * @description A stable machine-readable code, one of `x-extensible-enum` (each described in
+             *     `x-enum-descriptions`, in the same order). The list is extensible: new codes may be
+             *     added in a minor version, so clients switch on the codes they know and treat any other
+             *     by the HTTP status.
              */
             error_code: string;
             /** @description A human-readable explanation. Never contains internal details. */

@@ -3,14 +3,16 @@
 //! runs: it reads the caller's role in the primary database (not the token's claim, which lags by
 //! up to one access-token lifetime), and audits every refusal.
 
-use agora_api::rt::{Authorizer, Operation, PolicyFuture, Principal, RequestCtx, ServiceError};
+use agora_api::rt::{
+    Authorizer, ErrorCode, Operation, PolicyFuture, Principal, RequestCtx, ServiceError,
+};
 use agora_api::types;
 use agora_db::audit::{AuditCursor, AuditEvent, AuditFilter, NewAuditEvent};
 use agora_db::users::User;
 use agora_db::{Db, DbError, ReadPolicy};
 
 use super::{Identity, forged_page_token, page_size, split_page, stored};
-use crate::db_errors::service_error;
+use crate::db_errors::{ResourceKind, service_error};
 
 /// The role that may call admin operations.
 pub const ADMIN: &str = "admin";
@@ -61,7 +63,7 @@ fn not_found_user(e: DbError) -> ServiceError {
         DbError::NotFound => ServiceError::NotFound {
             message: "user not found".into(),
         },
-        other => service_error(other, "user"),
+        other => service_error(other, ResourceKind::User),
     }
 }
 
@@ -92,7 +94,7 @@ impl Authorizer for Identity {
                 Ok(user) => user.role,
                 // The account is gone but its token is not yet expired: no role at all.
                 Err(DbError::NotFound) => String::new(),
-                Err(e) => return Err(service_error(e, "user")),
+                Err(e) => return Err(service_error(e, ResourceKind::User)),
             };
             if satisfies(&role, required) {
                 return Ok(role);
@@ -144,7 +146,7 @@ impl Identity {
             .db
             .list_audit_events(&filter, after, limit + 1, ReadPolicy::Primary)
             .await
-            .map_err(|e| service_error(e, "audit event"))?;
+            .map_err(|e| service_error(e, ResourceKind::AuditEvent))?;
         let (events, next_page) = split_page(events, limit, audit_page_token);
         let items = events.into_iter().map(event).collect::<Result<_, _>>()?;
         Ok(types::AuditEventResultsPage { items, next_page })
@@ -165,6 +167,7 @@ impl Identity {
             self.audit(ctx, actor, "role_change", target, "conflict")
                 .await;
             return Err(ServiceError::Conflict {
+                code: ErrorCode::OwnRoleChange,
                 message:
                     "an admin cannot change their own role; another admin (or `agora admin`) must"
                         .into(),
@@ -203,7 +206,7 @@ impl Identity {
             .db
             .revoke_all_sessions(user_id, None)
             .await
-            .map_err(|e| service_error(e, "session"))?;
+            .map_err(|e| service_error(e, ResourceKind::Session))?;
         self.revoke_everywhere(&revoked).await;
         self.audit(ctx, actor, "user_sessions_revoke", target, "success")
             .await;

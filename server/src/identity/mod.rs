@@ -14,7 +14,7 @@ pub mod tokens;
 
 use std::sync::Arc;
 
-use agora_api::rt::{AuthFuture, Authenticator, Principal, RequestCtx, ServiceError};
+use agora_api::rt::{AuthFuture, Authenticator, ErrorCode, Principal, RequestCtx, ServiceError};
 use agora_api::types;
 use agora_db::audit::NewAuditEvent;
 use agora_db::sessions::{NewSession, Rotation};
@@ -22,7 +22,7 @@ use agora_db::users::{NewUser, ProfileChanges, User};
 use agora_db::{Db, DbError, ReadPolicy};
 
 use crate::config::AuthConfig;
-use crate::db_errors::service_error;
+use crate::db_errors::{ResourceKind, service_error};
 use passwords::{PasswordError, Passwords};
 use tokens::{KeyRing, TokenError};
 
@@ -109,6 +109,22 @@ pub enum IdentityError {
 
 fn unauthenticated(message: &str) -> ServiceError {
     ServiceError::Unauthenticated {
+        message: message.into(),
+    }
+}
+
+/// The answer to a registration whose handle or email is taken. Handles are public (profiles
+/// are looked up by handle), so `handle_taken` reveals nothing new; `email_taken` tells that an
+/// account uses the address, which a sign-up form cannot avoid telling — the `auth` budget per
+/// client address bounds how fast anyone can ask.
+fn registration_conflict(constraint: &str) -> ServiceError {
+    let (code, message) = match constraint {
+        agora_db::users::HANDLE_KEY => (ErrorCode::HandleTaken, "the handle is already in use"),
+        agora_db::users::EMAIL_KEY => (ErrorCode::EmailTaken, "the email is already in use"),
+        _ => (ErrorCode::Conflict, "the handle or email is already in use"),
+    };
+    ServiceError::Conflict {
+        code,
         message: message.into(),
     }
 }
@@ -249,7 +265,7 @@ impl Identity {
                 refresh_token_hash: refresh_hash,
             })
             .await
-            .map_err(|e| service_error(e, "session"))?;
+            .map_err(|e| service_error(e, ResourceKind::Session))?;
         let pair = self.token_pair(user.id, session.id, &user.role, refresh)?;
         Ok((session.id, pair))
     }
@@ -289,26 +305,31 @@ impl Identity {
             display_name: body.display_name.to_string(),
             password_hash,
         };
-        let user = match self.db.create_user(&new).await {
-            Ok(user) => user,
-            Err(DbError::Conflict { .. }) => {
+        let (refresh, refresh_hash) = tokens::new_refresh_token().map_err(token_failed)?;
+        // The account, its session and the audit event commit together or not at all.
+        let registered = self
+            .db
+            .register_user(&new, |user_id| {
+                let session = NewSession {
+                    user_id,
+                    user_agent: user_agent(ctx),
+                    ip: Some(ctx.client_ip.to_string()),
+                    refresh_token_hash: refresh_hash,
+                };
+                let target = Some(format!("user:{user_id}"));
+                let audit = self.audit_event(ctx, Some(user_id), "register", target, "success");
+                (session, audit)
+            })
+            .await;
+        let (user, session) = match registered {
+            Ok(registered) => registered,
+            Err(DbError::Conflict { constraint }) => {
                 self.audit(ctx, None, "register", None, "conflict").await;
-                // One message for either field: no more is revealed than that one is taken.
-                return Err(ServiceError::Conflict {
-                    message: "the handle or email is already in use".into(),
-                });
+                return Err(registration_conflict(&constraint));
             }
-            Err(e) => return Err(service_error(e, "user")),
+            Err(e) => return Err(service_error(e, ResourceKind::User)),
         };
-        self.audit(
-            ctx,
-            Some(user.id),
-            "register",
-            Some(format!("user:{}", user.id)),
-            "success",
-        )
-        .await;
-        let (_, tokens) = self.start_session(ctx, &user).await?;
+        let tokens = self.token_pair(user.id, session.id, &user.role, refresh)?;
         Ok(types::Session {
             user: me(user)?,
             tokens,
@@ -325,7 +346,7 @@ impl Identity {
         let user = match self.db.find_user_by_login(&body.login).await {
             Ok(user) => Some(user),
             Err(DbError::NotFound) => None,
-            Err(e) => return Err(service_error(e, "user")),
+            Err(e) => return Err(service_error(e, ResourceKind::User)),
         };
         let valid = self
             .passwords
@@ -376,7 +397,7 @@ impl Identity {
             .db
             .rotate_refresh_token(&presented, &next_hash, issued_after)
             .await
-            .map_err(|e| service_error(e, "session"))?;
+            .map_err(|e| service_error(e, ResourceKind::Session))?;
         match rotation {
             Rotation::Rotated(s) => {
                 // The role as it is now (a role change revokes sessions, but read it anyway).
@@ -384,7 +405,7 @@ impl Identity {
                     .db
                     .get_active_session(s.session_id, s.user_id)
                     .await
-                    .map_err(|e| service_error(e, "session"))?;
+                    .map_err(|e| service_error(e, ResourceKind::Session))?;
                 self.token_pair(s.user_id, s.session_id, &active.role, next)
             }
             Rotation::Reused(s) => {
@@ -412,7 +433,7 @@ impl Identity {
         self.db
             .revoke_session(p.session_id, p.user_id)
             .await
-            .map_err(|e| service_error(e, "session"))?;
+            .map_err(|e| service_error(e, ResourceKind::Session))?;
         self.revocations.revoke(p.session_id).await;
         self.audit(
             ctx,
@@ -432,7 +453,7 @@ impl Identity {
             .db
             .revoke_all_sessions(p.user_id, None)
             .await
-            .map_err(|e| service_error(e, "session"))?;
+            .map_err(|e| service_error(e, ResourceKind::Session))?;
         self.revoke_everywhere(&revoked).await;
         let target = Some(format!("user:{}", p.user_id));
         self.audit(ctx, Some(p.user_id), "logout_all", target, "success")
@@ -465,7 +486,7 @@ impl Identity {
             .db
             .list_sessions(p.user_id, after, limit + 1)
             .await
-            .map_err(|e| service_error(e, "session"))?;
+            .map_err(|e| service_error(e, ResourceKind::Session))?;
         let (sessions, next_page) =
             split_page(sessions, limit, |s| format!("{PAGE_TOKEN_PREFIX}{}", s.id));
         let items = sessions
@@ -493,7 +514,7 @@ impl Identity {
             .db
             .revoke_session(session_id, p.user_id)
             .await
-            .map_err(|e| service_error(e, "session"))?;
+            .map_err(|e| service_error(e, ResourceKind::Session))?;
         if !revoked {
             return Err(ServiceError::NotFound {
                 message: "session not found".into(),
@@ -518,7 +539,7 @@ impl Identity {
             .db
             .get_user(p.user_id, ReadPolicy::Primary)
             .await
-            .map_err(|e| service_error(e, "user"))?;
+            .map_err(|e| service_error(e, ResourceKind::User))?;
         let valid = self
             .passwords
             .verify(&body.current_password, Some(user.password_hash.as_str()))
@@ -535,18 +556,14 @@ impl Identity {
             .hash(&body.new_password)
             .await
             .map_err(hashing_failed)?;
-        self.db
-            .update_password_hash(p.user_id, &hash)
-            .await
-            .map_err(|e| service_error(e, "user"))?;
+        // The hash, the other sessions' revocation and the audit event commit together.
+        let success = self.audit_event(ctx, Some(p.user_id), "password_change", target, "success");
         let revoked = self
             .db
-            .revoke_all_sessions(p.user_id, Some(p.session_id))
+            .change_password(p.user_id, &hash, p.session_id, &success)
             .await
-            .map_err(|e| service_error(e, "session"))?;
+            .map_err(|e| service_error(e, ResourceKind::User))?;
         self.revoke_everywhere(&revoked).await;
-        self.audit(ctx, Some(p.user_id), "password_change", target, "success")
-            .await;
         Ok(())
     }
 
@@ -557,7 +574,7 @@ impl Identity {
             .db
             .get_user(id, ReadPolicy::ForUser(id))
             .await
-            .map_err(|e| service_error(e, "user"))?;
+            .map_err(|e| service_error(e, ResourceKind::User))?;
         me(user)
     }
 
@@ -577,7 +594,7 @@ impl Identity {
             .db
             .update_profile(ctx.principal.user_id, &changes)
             .await
-            .map_err(|e| service_error(e, "user"))?;
+            .map_err(|e| service_error(e, ResourceKind::User))?;
         me(user)
     }
 
@@ -591,7 +608,7 @@ impl Identity {
             .db
             .get_user(id, ReadPolicy::ForUser(ctx.principal.user_id))
             .await
-            .map_err(|e| service_error(e, "user"))?;
+            .map_err(|e| service_error(e, ResourceKind::User))?;
         profile(user)
     }
 
@@ -605,7 +622,7 @@ impl Identity {
             .db
             .get_user_by_handle(handle, ReadPolicy::ForUser(ctx.principal.user_id))
             .await
-            .map_err(|e| service_error(e, "user"))?;
+            .map_err(|e| service_error(e, ResourceKind::User))?;
         profile(user)
     }
 }
@@ -645,7 +662,7 @@ impl Authenticator for Identity {
                     tracing::debug!(session.id = %verified.session_id, "access token of a revoked session");
                     Err(unauthenticated(BAD_ACCESS_TOKEN))
                 }
-                Err(e) => Err(service_error(e, "session")),
+                Err(e) => Err(service_error(e, ResourceKind::Session)),
             }
         })
     }

@@ -55,15 +55,30 @@ e2e_both_backends!(
                     .display_name("Other"),
             )
         };
+        let db = app.database().await;
+        let before = agora_db::testing::row_counts(&db).await.expect("counts");
         let (status, by_handle) = error_body(attempt("ANN", "other@example.com").send().await);
-        assert_eq!(status, 409);
-        assert_eq!(by_handle.error_code.as_str(), "conflict");
-        let (status, by_email) = error_body(attempt("other", "Ann@example.com").send().await);
-        assert_eq!(status, 409);
         assert_eq!(
-            by_handle.message, by_email.message,
-            "one message for either field"
+            (status, by_handle.error_code.as_str()),
+            (409, "handle_taken")
         );
+        let (status, by_email) = error_body(attempt("other", "Ann@example.com").send().await);
+        assert_eq!((status, by_email.error_code.as_str()), (409, "email_taken"));
+        for body in [&by_handle, &by_email] {
+            assert!(
+                !body.message.contains("users_") && !body.message.contains("key"),
+                "no constraint names in answers: {}",
+                body.message
+            );
+        }
+        // Only the two `conflict` audit events were written; no user, session or token.
+        let mut after = agora_db::testing::row_counts(&db).await.expect("counts");
+        assert_eq!(
+            after.get("audit_events"),
+            before.get("audit_events").map(|n| n + 2).as_ref()
+        );
+        after.insert("audit_events".into(), before["audit_events"]);
+        assert_eq!(after, before);
     }
 );
 

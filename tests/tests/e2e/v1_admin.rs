@@ -183,7 +183,7 @@ e2e_both_backends!(
                 .send()
                 .await,
         );
-        assert_eq!((code, body.error_code.as_str()), (409, "conflict"));
+        assert_eq!((code, body.error_code.as_str()), (409, "own_role_change"));
         // Demotion takes effect on the next request.
         admin
             .set_user_role()

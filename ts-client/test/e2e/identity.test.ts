@@ -8,10 +8,12 @@ import { after, before, describe, test } from "node:test";
 import {
   AgoraError,
   DEFAULT_REFRESH_PATH,
+  KNOWN_ERROR_CODES,
   createAgoraClient,
   memoryTokenStore,
   orThrow,
   type AgoraClient,
+  type KnownErrorCode,
   type Schema,
   type TokenStore,
 } from "../../src/index.js";
@@ -169,6 +171,24 @@ describe("identity", () => {
     });
     assert.equal(many.error?.error_code, "invalid_request");
     assert.deepEqual(many.error?.details.map((d) => d.pointer).sort(), ["/email", "/handle", "/password"]);
+  });
+
+  test("a taken handle is the domain code handle_taken, one of KNOWN_ERROR_CODES", async () => {
+    const client = createAgoraClient({ baseUrl: server.baseUrl });
+    const first = await register(client, "Taken");
+    const { error, response } = await client.POST("/v1/accounts", {
+      body: {
+        handle: first.user.handle.toUpperCase(),
+        email: `other-${first.user.handle}@example.com`,
+        password: "a long enough password",
+        display_name: "Other",
+      },
+    });
+    assert.equal(response?.status, 409);
+    assert.ok(error instanceof AgoraError);
+    const code: KnownErrorCode | string = error.error_code;
+    assert.equal(code, "handle_taken");
+    assert.ok((KNOWN_ERROR_CODES as readonly string[]).includes(code));
   });
 
   test("logout revokes the session: the old access token is a typed unauthenticated error", async () => {

@@ -7,6 +7,7 @@ import {
   type ApiError,
   type ApiErrorDetail,
   type DeploymentShape,
+  type KnownErrorCode,
   type Meta,
   type RefreshSessionRequest,
   type RefreshSessionResponse,
@@ -93,4 +94,13 @@ export function tokenStores(): void {
   // @ts-expect-error: a store must be able to clear the session
   const incomplete: TokenStore = { getAccessToken: () => null, getRefreshToken: () => null, setTokens: () => {} };
   void incomplete;
+}
+
+export function errorCodes(): void {
+  // The contract's extensible list: a domain code is known...
+  const taken: KnownErrorCode = "handle_taken";
+  void taken;
+  // @ts-expect-error: not a code the contract declares
+  const unknown: KnownErrorCode = "handle_tacken";
+  void unknown;
 }

@@ -2,11 +2,12 @@
 //!
 //! `client-gen ts` regenerates `ts-client/src/schema.d.ts` (openapi-typescript, run with node from
 //! `ts-client/node_modules`, installed by `npm ci` when missing) and `ts-client/API.md` (the
-//! operation → call reference). `client-gen ts --check` writes nothing and exits 1 with a diff
+//! operation → call reference) and `ts-client/src/error-codes.ts` (the contract's error codes). `client-gen ts --check` writes nothing and exits 1 with a diff
 //! summary when a committed artifact differs from what the contract generates.
 
 mod api_md;
 mod diff;
+mod error_codes;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -23,7 +24,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Commands {
-    /// Regenerate ts-client/src/schema.d.ts and ts-client/API.md from openapi.yaml.
+    /// Regenerate ts-client/src/schema.d.ts, ts-client/src/error-codes.ts and ts-client/API.md from openapi.yaml.
     Ts {
         /// Write nothing; fail (exit 1) with a diff summary when the committed files are stale.
         #[arg(long)]
@@ -66,6 +67,10 @@ fn ts(check: bool) -> Result<ExitCode, String> {
         Artifact {
             path: "ts-client/API.md",
             content: api_md::render(&contract_text)?,
+        },
+        Artifact {
+            path: "ts-client/src/error-codes.ts",
+            content: error_codes::render(&contract_text)?,
         },
     ];
 
