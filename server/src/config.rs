@@ -546,7 +546,8 @@ settings! {
     "auth.argon2_memory_kib" => u32, any;
     "auth.argon2_iterations" => u32, any;
     "auth.argon2_parallelism" => u32, any;
-    "auth.hash_concurrency" => usize, |n| if *n == 0 { Err("must be greater than 0".into()) } else { Ok(()) };
+    // Each permit is a thread holding one argon2 block from start-up: bound the memory it pins.
+    "auth.hash_concurrency" => usize, |n| if *n == 0 || *n > 64 { Err("must be between 1 and 64 (each is a thread holding argon2_memory_kib)".into()) } else { Ok(()) };
     "metrics.latency_buckets_seconds" => Vec<f64>, |b| {
         let ascending = b.windows(2).all(|w| w[0] < w[1]);
         if b.is_empty() || !ascending || b.iter().any(|x| !x.is_finite() || *x <= 0.0) {
