@@ -9,19 +9,64 @@ use crate::pool::{Db, Target};
 use crate::routing::ReadPolicy;
 use crate::schema::audit_events;
 use crate::sql_types::{DbTime, DbUuid};
+use crate::text_enum::text_enum;
 use crate::{DbError, dispatch};
 
+text_enum! {
+    /// What an audit event records.
+    pub enum AuditAction {
+        /// An account was created (or the attempt conflicted).
+        Register => "register",
+        /// A sign-in, successful or not.
+        Login => "login",
+        /// A refresh token was presented a second time (the session is revoked).
+        RefreshTokenReuse => "refresh_token_reuse",
+        /// A session was signed out.
+        Logout => "logout",
+        /// Every session of a user was signed out by that user.
+        LogoutAll => "logout_all",
+        /// One of a user's sessions was revoked by that user.
+        SessionRevoke => "session_revoke",
+        /// A password change, successful or not.
+        PasswordChange => "password_change",
+        /// A role was granted or withdrawn.
+        RoleChange => "role_change",
+        /// An admin signed a user out everywhere.
+        UserSessionsRevoke => "user_sessions_revoke",
+        /// An admin read the audit log.
+        AuditRead => "audit_read",
+        /// A caller without the role tried a role-gated operation.
+        AdminDenied => "admin_denied",
+    }
+}
+
+text_enum! {
+    /// How an audited attempt ended.
+    pub enum AuditOutcome {
+        /// It happened.
+        Success => "success",
+        /// It was refused (wrong password, unknown target).
+        Failure => "failure",
+        /// It conflicted with the current state (a taken handle, one's own role).
+        Conflict => "conflict",
+        /// The caller lacked the role.
+        Forbidden => "forbidden",
+        /// A reused refresh token: the session was revoked.
+        SessionRevoked => "session_revoked",
+    }
+}
+
 /// An event to record.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NewAuditEvent {
     /// Who acted, when known.
     pub actor_user_id: Option<Uuid>,
-    /// What was attempted, e.g. `login`, `register`, `logout`, `refresh_token_reuse`.
-    pub action: String,
+    /// What was attempted.
+    pub action: AuditAction,
     /// What it was done to, e.g. `session:<id>`.
     pub target: Option<String>,
-    /// `success` or `failure`.
-    pub outcome: String,
+    /// How it ended.
+    pub outcome: AuditOutcome,
     /// The peer address.
     pub ip: Option<String>,
     /// The `User-Agent`.
@@ -30,7 +75,23 @@ pub struct NewAuditEvent {
     pub request_id: String,
 }
 
-/// A recorded event.
+impl NewAuditEvent {
+    /// An event with no actor, target, address or user agent.
+    pub fn new(action: AuditAction, outcome: AuditOutcome, request_id: impl Into<String>) -> Self {
+        NewAuditEvent {
+            actor_user_id: None,
+            action,
+            target: None,
+            outcome,
+            ip: None,
+            user_agent: None,
+            request_id: request_id.into(),
+        }
+    }
+}
+
+/// A recorded event. Action and outcome are read back as text: the log is history, and may hold
+/// values that a newer release wrote during a rolling deploy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEvent {
     /// UUIDv7 (so ids sort by time).
@@ -92,9 +153,9 @@ impl NewAuditEvent {
             id: DbUuid(Uuid::now_v7()),
             at: DbTime::now(),
             actor_user_id: self.actor_user_id.map(DbUuid),
-            action: self.action.clone(),
+            action: self.action.as_str().to_owned(),
             target: self.target.clone(),
-            outcome: self.outcome.clone(),
+            outcome: self.outcome.as_str().to_owned(),
             ip: self.ip.clone(),
             user_agent: self.user_agent.clone(),
             request_id: self.request_id.clone(),
@@ -186,5 +247,23 @@ pub struct AuditCursor {
 impl From<&AuditEvent> for AuditCursor {
     fn from(e: &AuditEvent) -> Self {
         AuditCursor { at: e.at, id: e.id }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_and_outcomes_round_trip_as_snake_case_text() {
+        let snake = |s: &str| s.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+        for a in AuditAction::ALL {
+            assert_eq!(AuditAction::parse(a.as_str()), Some(*a));
+            assert!(snake(a.as_str()), "{a}");
+        }
+        for o in AuditOutcome::ALL {
+            assert_eq!(AuditOutcome::parse(o.as_str()), Some(*o));
+            assert!(snake(o.as_str()), "{o}");
+        }
     }
 }

@@ -18,6 +18,7 @@ pub mod sessions;
 pub mod sql_types;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod text_enum;
 pub mod users;
 
 pub use config::{Backend, DbConfig};

@@ -50,8 +50,8 @@ pub struct NewSession {
 pub struct ActiveSession {
     /// Whose session.
     pub user_id: Uuid,
-    /// The user's role (`user` or `admin`).
-    pub role: String,
+    /// The user's role.
+    pub role: crate::users::Role,
 }
 
 /// The session a refresh token belongs to.
@@ -223,7 +223,7 @@ impl Db {
             .await?;
         Ok(ActiveSession {
             user_id: user.0,
-            role,
+            role: crate::users::Role::stored(&role),
         })
     }
 

@@ -10,7 +10,34 @@ use crate::routing::ReadPolicy;
 use crate::schema::{audit_events, sessions, users};
 use crate::sessions::{InsertSession, NewSession, Session, SessionRows};
 use crate::sql_types::{DbTime, DbUuid};
+use crate::text_enum::text_enum;
 use crate::{DbError, dispatch};
+
+text_enum! {
+    /// What an account may do.
+    pub enum Role {
+        /// Every account.
+        User => "user",
+        /// Operators: the admin operations.
+        Admin => "admin",
+    }
+}
+
+impl Role {
+    /// Whether holding this role grants `required`: `admin` may do what `user` may.
+    pub fn grants(self, required: Role) -> bool {
+        self == required || self == Role::Admin
+    }
+
+    /// The role stored as `text`; an unknown one (a bug, or a newer release's role) grants the
+    /// least: `user`.
+    pub(crate) fn stored(text: &str) -> Role {
+        Role::parse(text).unwrap_or_else(|| {
+            tracing::error!(role = text, "unknown stored role; treated as user");
+            Role::User
+        })
+    }
+}
 
 /// An account as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,8 +56,8 @@ pub struct User {
     pub avatar_url: Option<String>,
     /// argon2id PHC string.
     pub password_hash: String,
-    /// `user` or `admin`.
-    pub role: String,
+    /// What the account may do.
+    pub role: Role,
     /// Creation time (UTC, microseconds).
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// Last update (UTC, microseconds).
@@ -76,7 +103,7 @@ impl From<Row> for User {
             bio: r.bio,
             avatar_url: r.avatar_url,
             password_hash: r.password_hash,
-            role: r.role,
+            role: Role::stored(&r.role),
             created_at: r.created_at.0,
             updated_at: r.updated_at.0,
         }
@@ -283,9 +310,10 @@ impl Db {
     pub async fn set_user_role(
         &self,
         id: Uuid,
-        role: &str,
+        role: Role,
         audit: &NewAuditEvent,
     ) -> Result<User, DbError> {
+        let role = role.as_str();
         let event = audit.to_row();
         let mut conn = self.write().await?;
         let row: Row = self
@@ -349,5 +377,24 @@ fn name_conflict(e: DbError) -> DbError {
             constraint: EMAIL_KEY.into(),
         },
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_round_trip_and_admin_grants_user() {
+        for role in Role::ALL {
+            assert_eq!(Role::parse(role.as_str()), Some(*role));
+        }
+        assert!(Role::Admin.grants(Role::User) && Role::Admin.grants(Role::Admin));
+        assert!(Role::User.grants(Role::User) && !Role::User.grants(Role::Admin));
+        assert_eq!(
+            Role::stored("superuser"),
+            Role::User,
+            "unknown grants the least"
+        );
     }
 }

@@ -1,9 +1,9 @@
 //! The identity repositories on both backends: login lookups, profile updates, sessions with
 //! refresh-token rotation and reuse detection, and the append-only audit trail.
 
-use agora_db::audit::{AuditCursor, AuditFilter, NewAuditEvent};
+use agora_db::audit::{AuditAction, AuditCursor, AuditFilter, AuditOutcome, NewAuditEvent};
 use agora_db::sessions::{NewSession, Rotation};
-use agora_db::users::{NewUser, ProfileChanges};
+use agora_db::users::{NewUser, ProfileChanges, Role};
 use agora_db::{DbError, ReadPolicy, both_backends, dispatch};
 use diesel_async::SimpleAsyncConnection;
 
@@ -217,12 +217,12 @@ both_backends!(sessions_are_revoked_only_by_their_owner, |t| async move {
 
 both_backends!(audit_events_are_append_only, |t| async move {
     let ann = t.db.create_user(&new_user("ann")).await.expect("create");
-    for action in ["register", "login"] {
+    for action in [AuditAction::Register, AuditAction::Login] {
         t.db.record_audit_event(&NewAuditEvent {
             actor_user_id: Some(ann.id),
-            action: action.into(),
+            action,
             target: Some(format!("user:{}", ann.id)),
-            outcome: "success".into(),
+            outcome: AuditOutcome::Success,
             ip: Some("127.0.0.1".into()),
             user_agent: None,
             request_id: "r1".into(),
@@ -253,10 +253,11 @@ both_backends!(audit_events_filter_and_page_newest_first, |t| async move {
     let bob = t.db.create_user(&new_user("bob")).await.expect("bob");
     let record = |actor: uuid::Uuid, action: &'static str| NewAuditEvent {
         actor_user_id: Some(actor),
-        action: action.into(),
-        outcome: "success".into(),
-        request_id: "r".into(),
-        ..Default::default()
+        ..NewAuditEvent::new(
+            AuditAction::parse(action).expect("an action"),
+            AuditOutcome::Success,
+            "r",
+        )
     };
     for action in ["register", "login", "logout", "login", "login"] {
         t.db.record_audit_event(&record(ann.id, action))
@@ -324,20 +325,17 @@ both_backends!(audit_events_filter_and_page_newest_first, |t| async move {
 both_backends!(a_role_changes_only_with_its_audit_event, |t| async move {
     let ann = t.db.create_user(&new_user("ann")).await.expect("ann");
     let event = |target: uuid::Uuid| NewAuditEvent {
-        action: "role_change".into(),
         target: Some(format!("user:{target} role=admin")),
-        outcome: "success".into(),
-        request_id: "cli:test".into(),
-        ..Default::default()
+        ..NewAuditEvent::new(AuditAction::RoleChange, AuditOutcome::Success, "cli:test")
     };
     let ghost = uuid::Uuid::now_v7();
-    let missing = t.db.set_user_role(ghost, "admin", &event(ghost)).await;
+    let missing = t.db.set_user_role(ghost, Role::Admin, &event(ghost)).await;
     assert!(matches!(missing, Err(DbError::NotFound)), "{missing:?}");
     let granted =
-        t.db.set_user_role(ann.id, "admin", &event(ann.id))
+        t.db.set_user_role(ann.id, Role::Admin, &event(ann.id))
             .await
             .expect("grant");
-    assert_eq!(granted.role, "admin");
+    assert_eq!(granted.role, Role::Admin);
     let changes = AuditFilter {
         action: Some("role_change".into()),
         ..Default::default()
@@ -359,11 +357,8 @@ fn session_for(user_id: uuid::Uuid, hash: &str) -> (NewSession, NewAuditEvent) {
         new_session(user_id, hash),
         NewAuditEvent {
             actor_user_id: Some(user_id),
-            action: "register".into(),
             target: Some(format!("user:{user_id}")),
-            outcome: "success".into(),
-            request_id: "r".into(),
-            ..Default::default()
+            ..NewAuditEvent::new(AuditAction::Register, AuditOutcome::Success, "r")
         },
     )
 }
@@ -418,10 +413,7 @@ both_backends!(a_password_change_commits_all_or_nothing, |t| async move {
             .expect("a second device");
     let audit = NewAuditEvent {
         actor_user_id: Some(ann.id),
-        action: "password_change".into(),
-        outcome: "success".into(),
-        request_id: "r".into(),
-        ..Default::default()
+        ..NewAuditEvent::new(AuditAction::PasswordChange, AuditOutcome::Success, "r")
     };
     let before = row_counts(&t.db).await.expect("counts");
     // After the new hash (the sessions' revocation), then after both (the audit event).

@@ -69,10 +69,10 @@ async fn grant_and_demote_change_the_role_and_are_audited() {
             .expect("ann")
             .role
     };
-    assert_eq!(role(db.clone()).await, "admin");
+    assert_eq!(role(db.clone()).await, agora_db::users::Role::Admin);
     let (ok, _, stderr) = agora(&url, &["admin", "demote", "ANN"]);
     assert!(ok, "{stderr}");
-    assert_eq!(role(db.clone()).await, "user");
+    assert_eq!(role(db.clone()).await, agora_db::users::Role::User);
 
     let events = db
         .list_audit_events(

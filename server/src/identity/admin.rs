@@ -7,34 +7,30 @@ use agora_api::rt::{
     Authorizer, ErrorCode, Operation, PolicyFuture, Principal, RequestCtx, ServiceError,
 };
 use agora_api::types;
-use agora_db::audit::{AuditCursor, AuditEvent, AuditFilter, NewAuditEvent};
-use agora_db::users::User;
+use agora_db::audit::{
+    AuditAction, AuditCursor, AuditEvent, AuditFilter, AuditOutcome, NewAuditEvent,
+};
+use agora_db::users::{Role, User};
 use agora_db::{Db, DbError, ReadPolicy};
 
 use super::{Identity, forged_page_token, page_size, split_page, stored};
 use crate::db_errors::{ResourceKind, service_error};
 
-/// The role that may call admin operations.
-pub const ADMIN: &str = "admin";
-/// The role every account starts with.
-pub const USER: &str = "user";
-
 /// Audit page tokens are `a1.<microseconds since the epoch>.<event id>`: the keyset of the last
 /// event returned.
 const AUDIT_PAGE_TOKEN_PREFIX: &str = "a1.";
 
-fn role_name(role: types::Role) -> &'static str {
+fn role_name(role: types::Role) -> Role {
     match role {
-        types::Role::User => USER,
-        types::Role::Admin => ADMIN,
+        types::Role::User => Role::User,
+        types::Role::Admin => Role::Admin,
     }
 }
 
-fn role_of(user: &User) -> Result<types::Role, ServiceError> {
-    match user.role.as_str() {
-        USER => Ok(types::Role::User),
-        ADMIN => Ok(types::Role::Admin),
-        _ => Err(ServiceError::internal("stored role violates the contract")),
+fn role_of(user: &User) -> types::Role {
+    match user.role {
+        Role::User => types::Role::User,
+        Role::Admin => types::Role::Admin,
     }
 }
 
@@ -91,27 +87,32 @@ impl Authorizer for Identity {
         Box::pin(async move {
             let p = &ctx.principal;
             let role = match self.db.get_user(p.user_id, ReadPolicy::Primary).await {
-                Ok(user) => user.role,
+                Ok(user) => Some(user.role),
                 // The account is gone but its token is not yet expired: no role at all.
-                Err(DbError::NotFound) => String::new(),
+                Err(DbError::NotFound) => None,
                 Err(e) => return Err(service_error(e, ResourceKind::User)),
             };
-            if satisfies(&role, required) {
-                return Ok(role);
+            // A role the contract names but this server does not know is held by nobody.
+            let granted = Role::parse(required);
+            if let (Some(role), Some(required)) = (role, granted)
+                && role.grants(required)
+            {
+                return Ok(role.as_str().to_owned());
             }
             let target = Some(format!("operation:{}", operation.id));
-            self.audit(ctx, Some(p.user_id), "admin_denied", target, "forbidden")
-                .await;
+            self.audit(
+                ctx,
+                Some(p.user_id),
+                AuditAction::AdminDenied,
+                target,
+                AuditOutcome::Forbidden,
+            )
+            .await;
             Err(ServiceError::Forbidden {
                 message: format!("this operation requires the {required} role"),
             })
         })
     }
-}
-
-/// Whether a stored role grants `required`: `admin` may do what `user` may.
-fn satisfies(role: &str, required: &str) -> bool {
-    role == required || (role == ADMIN && required == USER)
 }
 
 impl Identity {
@@ -137,9 +138,9 @@ impl Identity {
         self.audit(
             ctx,
             Some(ctx.principal.user_id),
-            "audit_read",
+            AuditAction::AuditRead,
             None,
-            "success",
+            AuditOutcome::Success,
         )
         .await;
         let events = self
@@ -164,8 +165,14 @@ impl Identity {
         let role = role_name(body.role);
         let target = Some(format!("user:{user_id} role={role}"));
         if user_id == ctx.principal.user_id {
-            self.audit(ctx, actor, "role_change", target, "conflict")
-                .await;
+            self.audit(
+                ctx,
+                actor,
+                AuditAction::RoleChange,
+                target,
+                AuditOutcome::Conflict,
+            )
+            .await;
             return Err(ServiceError::Conflict {
                 code: ErrorCode::OwnRoleChange,
                 message:
@@ -173,18 +180,30 @@ impl Identity {
                         .into(),
             });
         }
-        let success = self.audit_event(ctx, actor, "role_change", target.clone(), "success");
+        let success = self.audit_event(
+            ctx,
+            actor,
+            AuditAction::RoleChange,
+            target.clone(),
+            AuditOutcome::Success,
+        );
         let user = match self.db.set_user_role(user_id, role, &success).await {
             Ok(user) => user,
             Err(e) => {
-                self.audit(ctx, actor, "role_change", target, "failure")
-                    .await;
+                self.audit(
+                    ctx,
+                    actor,
+                    AuditAction::RoleChange,
+                    target,
+                    AuditOutcome::Failure,
+                )
+                .await;
                 return Err(not_found_user(e));
             }
         };
         Ok(types::UserRole {
             user_id: user.id,
-            role: role_of(&user)?,
+            role: role_of(&user),
             handle: stored(user.handle, "handle")?,
         })
     }
@@ -198,8 +217,14 @@ impl Identity {
         let actor = Some(ctx.principal.user_id);
         let target = Some(format!("user:{user_id}"));
         if let Err(e) = self.db.get_user(user_id, ReadPolicy::Primary).await {
-            self.audit(ctx, actor, "user_sessions_revoke", target, "failure")
-                .await;
+            self.audit(
+                ctx,
+                actor,
+                AuditAction::UserSessionsRevoke,
+                target,
+                AuditOutcome::Failure,
+            )
+            .await;
             return Err(not_found_user(e));
         }
         let revoked = self
@@ -208,8 +233,14 @@ impl Identity {
             .await
             .map_err(|e| service_error(e, ResourceKind::Session))?;
         self.revoke_everywhere(&revoked).await;
-        self.audit(ctx, actor, "user_sessions_revoke", target, "success")
-            .await;
+        self.audit(
+            ctx,
+            actor,
+            AuditAction::UserSessionsRevoke,
+            target,
+            AuditOutcome::Success,
+        )
+        .await;
         Ok(())
     }
 }
@@ -233,16 +264,16 @@ pub async fn set_role_from_cli(db: &Db, handle: &str, admin: bool) -> Result<Use
         Err(DbError::NotFound) => return Err(GrantError::UnknownHandle(handle.to_owned())),
         Err(e) => return Err(e.into()),
     };
-    let role = if admin { ADMIN } else { USER };
+    let role = if admin { Role::Admin } else { Role::User };
     let os_user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
     let audit = NewAuditEvent {
-        actor_user_id: None,
-        action: "role_change".into(),
         target: Some(format!("user:{} role={role}", user.id)),
-        outcome: "success".into(),
-        ip: None,
         user_agent: Some(format!("agora admin (os user {os_user})")),
-        request_id: format!("cli:{}", uuid::Uuid::now_v7()),
+        ..NewAuditEvent::new(
+            AuditAction::RoleChange,
+            AuditOutcome::Success,
+            format!("cli:{}", uuid::Uuid::now_v7()),
+        )
     };
     Ok(db.set_user_role(user.id, role, &audit).await?)
 }

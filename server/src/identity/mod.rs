@@ -16,9 +16,9 @@ use std::sync::Arc;
 
 use agora_api::rt::{AuthFuture, Authenticator, ErrorCode, Principal, RequestCtx, ServiceError};
 use agora_api::types;
-use agora_db::audit::NewAuditEvent;
+use agora_db::audit::{AuditAction, AuditOutcome, NewAuditEvent};
 use agora_db::sessions::{NewSession, Rotation};
-use agora_db::users::{NewUser, ProfileChanges, User};
+use agora_db::users::{NewUser, ProfileChanges, Role, User};
 use agora_db::{Db, DbError, ReadPolicy};
 
 use crate::config::AuthConfig;
@@ -218,13 +218,13 @@ impl Identity {
         &self,
         ctx: &RequestCtx<P>,
         actor: Option<uuid::Uuid>,
-        action: &str,
+        action: AuditAction,
         target: Option<String>,
-        outcome: &str,
+        outcome: AuditOutcome,
     ) {
         let event = self.audit_event(ctx, actor, action, target, outcome);
         if let Err(e) = self.db.record_audit_event(&event).await {
-            tracing::error!(audit.action = action, error = %e, "cannot record the audit event");
+            tracing::error!(audit.action = action.as_str(), error = %e, "cannot record the audit event");
         }
     }
 
@@ -234,15 +234,15 @@ impl Identity {
         &self,
         ctx: &RequestCtx<P>,
         actor: Option<uuid::Uuid>,
-        action: &str,
+        action: AuditAction,
         target: Option<String>,
-        outcome: &str,
+        outcome: AuditOutcome,
     ) -> NewAuditEvent {
         NewAuditEvent {
             actor_user_id: actor,
-            action: action.into(),
+            action,
             target,
-            outcome: outcome.into(),
+            outcome,
             ip: Some(ctx.client_ip.to_string()),
             user_agent: user_agent(ctx),
             request_id: ctx.request_id.clone(),
@@ -266,7 +266,7 @@ impl Identity {
             })
             .await
             .map_err(|e| service_error(e, ResourceKind::Session))?;
-        let pair = self.token_pair(user.id, session.id, &user.role, refresh)?;
+        let pair = self.token_pair(user.id, session.id, user.role, refresh)?;
         Ok((session.id, pair))
     }
 
@@ -274,13 +274,13 @@ impl Identity {
         &self,
         user_id: uuid::Uuid,
         session_id: uuid::Uuid,
-        role: &str,
+        role: Role,
         refresh_token: String,
     ) -> Result<types::TokenPair, ServiceError> {
         Ok(types::TokenPair {
             access_token: self
                 .keys
-                .issue_access(user_id, session_id, role)
+                .issue_access(user_id, session_id, role.as_str())
                 .map_err(token_failed)?,
             refresh_token,
             token_type: types::TokenPairTokenType::Bearer,
@@ -317,19 +317,32 @@ impl Identity {
                     refresh_token_hash: refresh_hash,
                 };
                 let target = Some(format!("user:{user_id}"));
-                let audit = self.audit_event(ctx, Some(user_id), "register", target, "success");
+                let audit = self.audit_event(
+                    ctx,
+                    Some(user_id),
+                    AuditAction::Register,
+                    target,
+                    AuditOutcome::Success,
+                );
                 (session, audit)
             })
             .await;
         let (user, session) = match registered {
             Ok(registered) => registered,
             Err(DbError::Conflict { constraint }) => {
-                self.audit(ctx, None, "register", None, "conflict").await;
+                self.audit(
+                    ctx,
+                    None,
+                    AuditAction::Register,
+                    None,
+                    AuditOutcome::Conflict,
+                )
+                .await;
                 return Err(registration_conflict(&constraint));
             }
             Err(e) => return Err(service_error(e, ResourceKind::User)),
         };
-        let tokens = self.token_pair(user.id, session.id, &user.role, refresh)?;
+        let tokens = self.token_pair(user.id, session.id, user.role, refresh)?;
         Ok(types::Session {
             user: me(user)?,
             tokens,
@@ -362,7 +375,14 @@ impl Identity {
                 // The typed login is not recorded: it may be a password typed in the wrong field.
                 let actor = other.map(|u| u.id);
                 let target = actor.map(|id| format!("user:{id}"));
-                self.audit(ctx, actor, "login", target, "failure").await;
+                self.audit(
+                    ctx,
+                    actor,
+                    AuditAction::Login,
+                    target,
+                    AuditOutcome::Failure,
+                )
+                .await;
                 return Err(unauthenticated(BAD_CREDENTIALS));
             }
         };
@@ -370,9 +390,9 @@ impl Identity {
         self.audit(
             ctx,
             Some(user.id),
-            "login",
+            AuditAction::Login,
             Some(format!("session:{session_id}")),
-            "success",
+            AuditOutcome::Success,
         )
         .await;
         Ok(types::Session {
@@ -406,7 +426,7 @@ impl Identity {
                     .get_active_session(s.session_id, s.user_id)
                     .await
                     .map_err(|e| service_error(e, ResourceKind::Session))?;
-                self.token_pair(s.user_id, s.session_id, &active.role, next)
+                self.token_pair(s.user_id, s.session_id, active.role, next)
             }
             Rotation::Reused(s) => {
                 self.revocations.revoke(s.session_id).await;
@@ -414,9 +434,9 @@ impl Identity {
                 self.audit(
                     ctx,
                     Some(s.user_id),
-                    "refresh_token_reuse",
+                    AuditAction::RefreshTokenReuse,
                     Some(format!("session:{}", s.session_id)),
-                    "session_revoked",
+                    AuditOutcome::SessionRevoked,
                 )
                 .await;
                 Err(unauthenticated(BAD_REFRESH_TOKEN))
@@ -438,9 +458,9 @@ impl Identity {
         self.audit(
             ctx,
             Some(p.user_id),
-            "logout",
+            AuditAction::Logout,
             Some(format!("session:{}", p.session_id)),
-            "success",
+            AuditOutcome::Success,
         )
         .await;
         Ok(())
@@ -456,8 +476,14 @@ impl Identity {
             .map_err(|e| service_error(e, ResourceKind::Session))?;
         self.revoke_everywhere(&revoked).await;
         let target = Some(format!("user:{}", p.user_id));
-        self.audit(ctx, Some(p.user_id), "logout_all", target, "success")
-            .await;
+        self.audit(
+            ctx,
+            Some(p.user_id),
+            AuditAction::LogoutAll,
+            target,
+            AuditOutcome::Success,
+        )
+        .await;
         Ok(())
     }
 
@@ -522,8 +548,14 @@ impl Identity {
         }
         self.revocations.revoke(session_id).await;
         let target = Some(format!("session:{session_id}"));
-        self.audit(ctx, Some(p.user_id), "session_revoke", target, "success")
-            .await;
+        self.audit(
+            ctx,
+            Some(p.user_id),
+            AuditAction::SessionRevoke,
+            target,
+            AuditOutcome::Success,
+        )
+        .await;
         Ok(())
     }
 
@@ -547,8 +579,14 @@ impl Identity {
             .map_err(hashing_failed)?;
         let target = Some(format!("user:{}", p.user_id));
         if !valid {
-            self.audit(ctx, Some(p.user_id), "password_change", target, "failure")
-                .await;
+            self.audit(
+                ctx,
+                Some(p.user_id),
+                AuditAction::PasswordChange,
+                target,
+                AuditOutcome::Failure,
+            )
+            .await;
             return Err(unauthenticated("the current password is wrong"));
         }
         let hash = self
@@ -557,7 +595,13 @@ impl Identity {
             .await
             .map_err(hashing_failed)?;
         // The hash, the other sessions' revocation and the audit event commit together.
-        let success = self.audit_event(ctx, Some(p.user_id), "password_change", target, "success");
+        let success = self.audit_event(
+            ctx,
+            Some(p.user_id),
+            AuditAction::PasswordChange,
+            target,
+            AuditOutcome::Success,
+        );
         let revoked = self
             .db
             .change_password(p.user_id, &hash, p.session_id, &success)
@@ -655,7 +699,7 @@ impl Authenticator for Identity {
                 Ok(session) => Ok(Principal {
                     user_id: session.user_id,
                     session_id: verified.session_id,
-                    roles: vec![session.role],
+                    roles: vec![session.role.as_str().to_owned()],
                     current_role: None,
                 }),
                 Err(DbError::NotFound) => {

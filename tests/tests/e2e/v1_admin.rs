@@ -13,7 +13,7 @@ async fn grant_admin(app: &TestApp, handle: &str) {
     let user = agora_server::identity::admin::set_role_from_cli(&db, handle, true)
         .await
         .expect("grant");
-    assert_eq!(user.role, "admin");
+    assert_eq!(user.role, agora_db::users::Role::Admin);
 }
 
 async fn audit_events(client: &agora_client::Client, action: &str) -> Vec<AuditEvent> {
