@@ -166,17 +166,28 @@ impl RedisConfig {
         self
     }
 
-    /// Checks every value and reports all problems at once (the server validates config as a whole).
+    /// Checks every value and reports all problems at once.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+
+    /// Every problem of the section, each `redis.<key>: <what is wrong>` (the style of every
+    /// configuration section, so the server reports them together with their sources).
+    pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         if let Some(url) = &self.url
             && let Err(e) = redis::Client::open(url.as_str())
         {
             // The redis error text does not echo the URL, so no password reaches the message.
-            problems.push(format!("redis.url is not a valid Redis URL: {e}"));
+            problems.push(format!("redis.url: not a valid Redis URL: {e}"));
         }
         if self.key_prefix.is_empty() || self.key_prefix.contains(char::is_whitespace) {
-            problems.push("redis.key_prefix must be non-empty and without whitespace".to_owned());
+            problems.push("redis.key_prefix: must be non-empty and without whitespace".to_owned());
         }
         let positive = [
             ("redis.pool_size", u64::from(self.pool_size)),
@@ -203,20 +214,16 @@ impl RedisConfig {
         ];
         for (name, value) in positive {
             if value == 0 {
-                problems.push(format!("{name} must be greater than 0"));
+                problems.push(format!("{name}: must be greater than 0"));
             }
         }
         if self.pubsub_reconnect_max_delay_ms < self.pubsub_reconnect_min_delay_ms {
             problems.push(
-                "redis.pubsub_reconnect_max_delay_ms must be >= redis.pubsub_reconnect_min_delay_ms"
+                "redis.pubsub_reconnect_max_delay_ms: must be >= redis.pubsub_reconnect_min_delay_ms"
                     .to_owned(),
             );
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigError { problems })
-        }
+        problems
     }
 
     /// [`Self::connect_timeout_ms`] as a duration.

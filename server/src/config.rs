@@ -10,6 +10,9 @@ use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+pub use crate::identity::settings::AuthConfig;
+pub use crate::secret::Secret;
+
 /// Environment variable prefix; nested keys use `__` (e.g. `AGORA_HTTP__BIND`).
 pub const ENV_PREFIX: &str = "AGORA_";
 
@@ -60,57 +63,6 @@ pub struct Config {
     pub features: std::collections::BTreeMap<String, bool>,
 }
 
-/// Accounts, sessions and tokens.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthConfig {
-    /// The `iss` of access tokens. Default `agora`.
-    pub issuer: String,
-    /// The `aud` of access tokens. Default `agora-api`.
-    pub audience: String,
-    /// Access-token lifetime, in seconds. Default 900 (15 minutes).
-    pub access_ttl_secs: u64,
-    /// Refresh-token lifetime, in seconds; each refresh issues a new one. Default 2592000 (30 days).
-    pub refresh_ttl_secs: u64,
-    /// Clock skew tolerated on `exp`, in seconds. Default 30.
-    pub leeway_secs: u64,
-    /// The JWT key ring, `kid:secret` each (secret at least 32 bytes); the first signs, all verify.
-    /// Empty (the default) uses a built-in development key, which production refuses.
-    pub keys: Vec<Secret>,
-    /// argon2id memory, in KiB. Default 19456 (OWASP).
-    pub argon2_memory_kib: u32,
-    /// argon2id iterations. Default 2 (OWASP).
-    pub argon2_iterations: u32,
-    /// argon2id lanes. Default 1 (OWASP).
-    pub argon2_parallelism: u32,
-    /// Password hashes computed at once; more wait for a turn. Default: half the CPU cores, at
-    /// least 1, so a login flood leaves the other half to every other request (measured with
-    /// `examples/identity_bench`: see runbooks/security.md).
-    pub hash_concurrency: usize,
-}
-
-/// Half the cores this process may use, at least 1.
-fn half_the_cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
-}
-
-impl Default for AuthConfig {
-    fn default() -> Self {
-        Self {
-            issuer: "agora".into(),
-            audience: "agora-api".into(),
-            access_ttl_secs: 15 * 60,
-            refresh_ttl_secs: 30 * 24 * 3600,
-            leeway_secs: 30,
-            keys: Vec::new(),
-            argon2_memory_kib: 19456,
-            argon2_iterations: 2,
-            argon2_parallelism: 1,
-            hash_concurrency: half_the_cores(),
-        }
-    }
-}
-
 /// Schema migrations at start-up.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -145,7 +97,7 @@ pub struct HttpConfig {
     pub unavailable_retry_after_secs: u64,
     /// Browser origins allowed to call the API (`scheme://host[:port]`, or `*` for any). Default
     /// none: no cross-origin access.
-    pub cors_allowed_origins: Vec<String>,
+    pub cors_allowed_origins: Parsed<agora_api::rt::CorsOrigins>,
     /// How long browsers may cache a preflight answer, in seconds. Default 600.
     pub cors_max_age_secs: u64,
     /// Largest accepted request-header section, in bytes (names, values, separators); larger is
@@ -153,9 +105,23 @@ pub struct HttpConfig {
     pub max_header_bytes: usize,
     /// Load balancers and proxies (addresses or CIDR networks) whose `X-Forwarded-For` names
     /// the client. Default none: the peer address is the client.
-    pub trusted_proxies: Vec<String>,
+    pub trusted_proxies: Parsed<agora_api::rt::TrustedProxies>,
     /// `Retry-After` sent with 503 `feature_disabled` while a feature is switched off. Default 60.
     pub feature_disabled_retry_after_secs: u64,
+}
+
+impl HttpConfig {
+    /// Every problem of the section, each `http.<key>: <what is wrong>`.
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if self.request_body_max_bytes == 0 {
+            p.push("http.request_body_max_bytes: must be greater than 0".into());
+        }
+        if self.max_header_bytes < 1024 {
+            p.push("http.max_header_bytes: must be at least 1024".into());
+        }
+        p
+    }
 }
 
 /// Logging.
@@ -168,12 +134,35 @@ pub struct LogConfig {
     pub level: String,
 }
 
+impl LogConfig {
+    /// Every problem of the section, each `log.<key>: <what is wrong>`.
+    pub fn problems(&self) -> Vec<String> {
+        match tracing_subscriber::EnvFilter::try_new(&self.level) {
+            Ok(_) => Vec::new(),
+            Err(e) => vec![format!("log.level: {e}")],
+        }
+    }
+}
+
 /// Metrics.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
     /// Histogram buckets for request latency, in seconds, ascending.
     pub latency_buckets_seconds: Vec<f64>,
+}
+
+impl MetricsConfig {
+    /// Every problem of the section, each `metrics.<key>: <what is wrong>`.
+    pub fn problems(&self) -> Vec<String> {
+        let b = &self.latency_buckets_seconds;
+        let ascending = b.windows(2).all(|w| w[0] < w[1]);
+        if b.is_empty() || !ascending || b.iter().any(|x| !x.is_finite() || *x <= 0.0) {
+            vec!["metrics.latency_buckets_seconds: must be positive and strictly ascending".into()]
+        } else {
+            Vec::new()
+        }
+    }
 }
 
 impl Default for Config {
@@ -185,10 +174,10 @@ impl Default for Config {
                 request_body_max_bytes: 64 * 1024,
                 shutdown_drain_secs: 0,
                 unavailable_retry_after_secs: 1,
-                cors_allowed_origins: Vec::new(),
+                cors_allowed_origins: Parsed::default(),
                 cors_max_age_secs: 600,
                 max_header_bytes: agora_api::rt::DEFAULT_MAX_HEADER_BYTES,
-                trusted_proxies: Vec::new(),
+                trusted_proxies: Parsed::default(),
                 feature_disabled_retry_after_secs: 60,
             },
             log: LogConfig {
@@ -210,37 +199,66 @@ impl Default for Config {
     }
 }
 
-/// A secret setting (a key, a password). It never prints: `Debug` and `Serialize` (what
-/// `agora config check` shows) write a placeholder. Set it with `AGORA_<KEY>_FILE` in production.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
+/// A list setting parsed once, when the configuration loads: a bad entry is a configuration
+/// problem (with its source), and the server uses the parsed value. It shows, compares and
+/// serializes as written.
+#[derive(Debug, Clone, Default)]
+pub struct Parsed<T> {
+    written: Vec<String>,
+    value: T,
+}
 
-impl Secret {
-    /// The placeholder shown instead of the value.
-    pub const REDACTED: &'static str = "<redacted>";
+impl<T> Parsed<T> {
+    /// The parsed value.
+    pub fn value(&self) -> &T {
+        &self.value
+    }
 
-    /// The secret value, for the one place that uses it.
-    pub fn expose(&self) -> &str {
-        &self.0
+    /// The entries as written.
+    pub fn written(&self) -> &[String] {
+        &self.written
     }
 }
 
-impl From<&str> for Secret {
-    fn from(value: &str) -> Self {
-        Secret(value.to_owned())
+/// A type a list setting parses into.
+pub trait ParseList: Sized {
+    /// Why an entry is refused.
+    type Error: fmt::Display;
+    /// Parses every entry.
+    fn parse_list(entries: &[String]) -> Result<Self, Self::Error>;
+}
+
+impl ParseList for agora_api::rt::CorsOrigins {
+    type Error = agora_api::rt::cors::BadOrigin;
+    fn parse_list(entries: &[String]) -> Result<Self, Self::Error> {
+        Self::parse(entries)
     }
 }
 
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(Self::REDACTED)
+impl ParseList for agora_api::rt::TrustedProxies {
+    type Error = agora_api::rt::BadProxy;
+    fn parse_list(entries: &[String]) -> Result<Self, Self::Error> {
+        Self::new(entries)
     }
 }
 
-impl Serialize for Secret {
+impl<T> PartialEq for Parsed<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.written == other.written
+    }
+}
+
+impl<T> Serialize for Parsed<T> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(Self::REDACTED)
+        self.written.serialize(serializer)
+    }
+}
+
+impl<'de, T: ParseList> Deserialize<'de> for Parsed<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let written = Vec::<String>::deserialize(deserializer)?;
+        let value = T::parse_list(&written).map_err(serde::de::Error::custom)?;
+        Ok(Parsed { written, value })
     }
 }
 
@@ -274,6 +292,7 @@ impl Config {
         // Each setting is extracted on its own first, because serde stops at the first bad
         // field and the operator deserves the whole list.
         let mut problems = field_problems(&figment);
+        problems.extend(section_problems(&figment));
         problems.extend(cross_problems(&figment));
         if !problems.is_empty() {
             return Err(ConfigErrors(problems));
@@ -431,9 +450,10 @@ fn merge(into: &mut figment::value::Dict, from: figment::value::Dict) {
 }
 
 /// Every setting with its type: the source of both the typo check on environment variables and
-/// the per-field extraction that reports every bad value at once.
+/// the per-field extraction that reports every value of the wrong type at once. What a
+/// well-typed value must satisfy is each section's own `problems()` (see [`section_problems`]).
 macro_rules! settings {
-    ($($key:literal => $ty:ty, $check:expr;)*) => {
+    ($($key:literal => $ty:ty;)*) => {
         /// Every settable key.
         const KNOWN_KEYS: &[&str] = &[$($key),*];
 
@@ -445,13 +465,7 @@ macro_rules! settings {
                     Err(e) if stringify!($ty).starts_with("Option")
                         && matches!(e.kind, figment::error::Kind::MissingField(_)) => {}
                     Err(e) => problems.extend(describe_at(figment, $key, e)),
-                    Ok(value) => {
-                        let check: fn(&$ty) -> Result<(), String> = $check;
-                        if let Err(message) = check(&value) {
-                            let source = source_of(figment, $key);
-                            problems.push(format!("{}: {message} [from {source}]", $key));
-                        }
-                    }
+                    Ok(_) => {}
                 }
             )*
             problems
@@ -459,125 +473,117 @@ macro_rules! settings {
     };
 }
 
-fn any<T>(_: &T) -> Result<(), String> {
-    Ok(())
-}
-
-fn non_empty(s: &str) -> Result<(), String> {
-    if s.trim().is_empty() {
-        Err("must not be empty".into())
-    } else {
-        Ok(())
-    }
-}
-
-fn positive(n: &u64) -> Result<(), String> {
-    if *n == 0 {
-        Err("must be greater than 0".into())
-    } else {
-        Ok(())
-    }
-}
-
 settings! {
-    "profile" => Profile, any;
-    "http.bind" => SocketAddr, any;
-    "http.request_body_max_bytes" => usize, |n| if *n == 0 { Err("must be greater than 0".into()) } else { Ok(()) };
-    "http.shutdown_drain_secs" => u64, any;
-    "http.unavailable_retry_after_secs" => u64, any;
-    "http.cors_allowed_origins" => Vec<String>, |o| agora_api::rt::CorsPolicy::new(o, 0).map(drop).map_err(|e| e.to_string());
-    "http.cors_max_age_secs" => u64, any;
-    "http.trusted_proxies" => Vec<String>, |p| agora_api::rt::TrustedProxies::new(p).map(drop).map_err(|e| e.to_string());
-    "http.feature_disabled_retry_after_secs" => u64, any;
-    "http.max_header_bytes" => usize, |n| if *n < 1024 { Err("must be at least 1024".into()) } else { Ok(()) };
-    "log.format" => LogFormat, any;
-    "log.level" => String, |l| tracing_subscriber::EnvFilter::try_new(l).map(drop).map_err(|e| e.to_string());
-    "database.url" => String, any;
-    "database.replica_urls" => Vec<String>, any;
-    "database.pool_size" => u32, any;
-    "database.acquire_timeout_ms" => u64, any;
-    "database.connect_timeout_ms" => u64, any;
-    "database.statement_timeout_ms" => u64, any;
-    "database.read_your_writes_ms" => u64, any;
-    "database.replica_probe_interval_ms" => u64, any;
-    "database.sqlite_busy_timeout_ms" => u64, any;
-    "migrations.auto_apply" => Option<bool>, any;
-    "rate_limits.auth_per_ip.requests" => u32, any;
-    "rate_limits.auth_per_ip.window_secs" => u64, any;
-    "rate_limits.auth_per_account.requests" => u32, any;
-    "rate_limits.auth_per_account.window_secs" => u64, any;
-    "rate_limits.write_per_user.requests" => u32, any;
-    "rate_limits.write_per_user.window_secs" => u64, any;
-    "rate_limits.chat_per_user.requests" => u32, any;
-    "rate_limits.chat_per_user.window_secs" => u64, any;
-    "rate_limits.read_per_user.requests" => u32, any;
-    "rate_limits.read_per_user.window_secs" => u64, any;
-    "rate_limits.session_per_user.requests" => u32, any;
-    "rate_limits.session_per_user.window_secs" => u64, any;
-    "rate_limits.classes" => std::collections::BTreeMap<String, crate::rate_limits::Limit>, any;
-    "features" => std::collections::BTreeMap<String, bool>, crate::features::unknown_flags;
-    "redis.url" => Option<String>, any;
-    "redis.key_prefix" => String, any;
-    "redis.pool_size" => u32, any;
-    "redis.connect_timeout_ms" => u64, any;
-    "redis.command_timeout_ms" => u64, any;
-    "redis.breaker_threshold" => u32, any;
-    "redis.breaker_cooldown_ms" => u64, any;
-    "redis.pubsub_ping_interval_ms" => u64, any;
-    "redis.pubsub_reconnect_min_delay_ms" => u64, any;
-    "redis.pubsub_reconnect_max_delay_ms" => u64, any;
-    "redis.broker_channel_capacity" => usize, any;
-    "redis.memory_cache_max_entries" => usize, any;
-    "auth.issuer" => String, |s| non_empty(s);
-    "auth.audience" => String, |s| non_empty(s);
-    "auth.access_ttl_secs" => u64, positive;
-    "auth.refresh_ttl_secs" => u64, positive;
-    "auth.leeway_secs" => u64, any;
-    "auth.keys" => Vec<Secret>, |keys| {
-        let mut kids = std::collections::BTreeSet::new();
-        for k in keys {
-            let (kid, _) = crate::identity::tokens::parse_key(k.expose())?;
-            if !kids.insert(kid) {
-                return Err(format!("key id {kid:?} appears twice"));
-            }
-        }
-        Ok(())
-    };
-    "auth.argon2_memory_kib" => u32, any;
-    "auth.argon2_iterations" => u32, any;
-    "auth.argon2_parallelism" => u32, any;
-    // Each permit is a thread holding one argon2 block from start-up: bound the memory it pins.
-    "auth.hash_concurrency" => usize, |n| if *n == 0 || *n > 64 { Err("must be between 1 and 64 (each is a thread holding argon2_memory_kib)".into()) } else { Ok(()) };
-    "metrics.latency_buckets_seconds" => Vec<f64>, |b| {
-        let ascending = b.windows(2).all(|w| w[0] < w[1]);
-        if b.is_empty() || !ascending || b.iter().any(|x| !x.is_finite() || *x <= 0.0) {
-            Err("must be positive and strictly ascending".into())
-        } else {
-            Ok(())
-        }
-    };
+    "profile" => Profile;
+    "http.bind" => SocketAddr;
+    "http.request_body_max_bytes" => usize;
+    "http.shutdown_drain_secs" => u64;
+    "http.unavailable_retry_after_secs" => u64;
+    "http.cors_allowed_origins" => Parsed<agora_api::rt::CorsOrigins>;
+    "http.cors_max_age_secs" => u64;
+    "http.trusted_proxies" => Parsed<agora_api::rt::TrustedProxies>;
+    "http.feature_disabled_retry_after_secs" => u64;
+    "http.max_header_bytes" => usize;
+    "log.format" => LogFormat;
+    "log.level" => String;
+    "database.url" => String;
+    "database.replica_urls" => Vec<String>;
+    "database.pool_size" => u32;
+    "database.acquire_timeout_ms" => u64;
+    "database.connect_timeout_ms" => u64;
+    "database.statement_timeout_ms" => u64;
+    "database.read_your_writes_ms" => u64;
+    "database.replica_probe_interval_ms" => u64;
+    "database.sqlite_busy_timeout_ms" => u64;
+    "migrations.auto_apply" => Option<bool>;
+    "rate_limits.auth_per_ip.requests" => u32;
+    "rate_limits.auth_per_ip.window_secs" => u64;
+    "rate_limits.auth_per_account.requests" => u32;
+    "rate_limits.auth_per_account.window_secs" => u64;
+    "rate_limits.write_per_user.requests" => u32;
+    "rate_limits.write_per_user.window_secs" => u64;
+    "rate_limits.chat_per_user.requests" => u32;
+    "rate_limits.chat_per_user.window_secs" => u64;
+    "rate_limits.read_per_user.requests" => u32;
+    "rate_limits.read_per_user.window_secs" => u64;
+    "rate_limits.session_per_user.requests" => u32;
+    "rate_limits.session_per_user.window_secs" => u64;
+    "rate_limits.classes" => std::collections::BTreeMap<String, crate::rate_limits::Limit>;
+    "features" => std::collections::BTreeMap<String, bool>;
+    "redis.url" => Option<String>;
+    "redis.key_prefix" => String;
+    "redis.pool_size" => u32;
+    "redis.connect_timeout_ms" => u64;
+    "redis.command_timeout_ms" => u64;
+    "redis.breaker_threshold" => u32;
+    "redis.breaker_cooldown_ms" => u64;
+    "redis.pubsub_ping_interval_ms" => u64;
+    "redis.pubsub_reconnect_min_delay_ms" => u64;
+    "redis.pubsub_reconnect_max_delay_ms" => u64;
+    "redis.broker_channel_capacity" => usize;
+    "redis.memory_cache_max_entries" => usize;
+    "auth.issuer" => String;
+    "auth.audience" => String;
+    "auth.access_ttl_secs" => u64;
+    "auth.refresh_ttl_secs" => u64;
+    "auth.leeway_secs" => u64;
+    "auth.keys" => Vec<Secret>;
+    "auth.argon2_memory_kib" => u32;
+    "auth.argon2_iterations" => u32;
+    "auth.argon2_parallelism" => u32;
+    "auth.hash_concurrency" => usize;
+    "metrics.latency_buckets_seconds" => Vec<f64>;
 }
 
-/// Checks across settings, on whichever of them parsed.
+/// One validation style for every section: each section type checks its own values and returns
+/// `<section>.<key>: <what is wrong>` lines; here they are collected for the sections that parsed
+/// (a section with a badly typed field was reported by `field_problems`) and each is told where
+/// its value came from. Then the checks across sections.
+fn section_problems(figment: &Figment) -> Vec<String> {
+    fn section<T: serde::de::DeserializeOwned>(
+        figment: &Figment,
+        key: &str,
+        problems: fn(&T) -> Vec<String>,
+    ) -> Vec<String> {
+        figment
+            .extract_inner::<T>(key)
+            .map(|section| problems(&section))
+            .unwrap_or_default()
+    }
+    let mut p = Vec::new();
+    p.extend(section(figment, "http", HttpConfig::problems));
+    p.extend(section(figment, "log", LogConfig::problems));
+    p.extend(section(figment, "metrics", MetricsConfig::problems));
+    p.extend(section(figment, "database", agora_db::DbConfig::problems));
+    p.extend(section(figment, "redis", agora_kv::RedisConfig::problems));
+    p.extend(section(
+        figment,
+        "rate_limits",
+        crate::rate_limits::RateLimitConfig::problems,
+    ));
+    p.extend(section(figment, "auth", AuthConfig::problems));
+    p.extend(section(figment, "features", crate::features::problems));
+    p.into_iter()
+        .map(|line| with_source(figment, line))
+        .collect()
+}
+
+/// `key: message` → `key: message [from <source>]`, when the key's value came from somewhere
+/// other than the defaults.
+fn with_source(figment: &Figment, line: String) -> String {
+    let Some((key, _)) = line.split_once(": ") else {
+        return line;
+    };
+    let key = key.split('[').next().unwrap_or(key);
+    match source_of(figment, key) {
+        source if source == "defaults" => line,
+        source => format!("{line} [from {source}]"),
+    }
+}
+
+/// Checks across sections.
 fn cross_problems(figment: &Figment) -> Vec<String> {
     let mut p = Vec::new();
-    if let Ok(db) = figment.extract_inner::<agora_db::DbConfig>("database") {
-        p.extend(db.problems());
-    }
-    if let Ok(limits) = figment.extract_inner::<crate::rate_limits::RateLimitConfig>("rate_limits")
-    {
-        p.extend(limits.problems());
-    }
-    if let Ok(redis) = figment.extract_inner::<agora_kv::RedisConfig>("redis")
-        && let Err(e) = redis.validate()
-    {
-        p.push(e.to_string());
-    }
-    if let Ok(auth) = figment.extract_inner::<AuthConfig>("auth")
-        && let Err(e) = crate::identity::passwords::params(&auth)
-    {
-        p.push(format!("auth.argon2_*: {e}"));
-    }
     let production = matches!(
         figment.extract_inner::<Profile>("profile"),
         Ok(Profile::Production)

@@ -44,23 +44,19 @@ impl FeatureFlags for ConfiguredFlags {
     }
 }
 
-/// The configuration problem of a `features` table, if any: keys must be flags the contract
-/// declares.
-pub fn unknown_flags(flags: &BTreeMap<String, bool>) -> Result<(), String> {
-    let unknown: Vec<&str> = flags
+/// Every problem of the `features` section, each `features.<flag>: <what is wrong>`: a flag
+/// must be one the contract declares.
+pub fn problems(flags: &BTreeMap<String, bool>) -> Vec<String> {
+    flags
         .keys()
-        .map(String::as_str)
-        .filter(|k| !agora_api::FEATURES.contains(k))
-        .collect();
-    if unknown.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "unknown feature flag(s) {}; the contract declares: {}",
-            unknown.join(", "),
-            agora_api::FEATURES.join(", ")
-        ))
-    }
+        .filter(|k| !agora_api::FEATURES.contains(&k.as_str()))
+        .map(|k| {
+            format!(
+                "features.{k}: unknown feature flag; the contract declares: {}",
+                agora_api::FEATURES.join(", ")
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -81,11 +77,10 @@ mod tests {
 
     #[test]
     fn only_declared_flags_may_be_configured() {
-        assert!(unknown_flags(&BTreeMap::from([("registration".into(), true)])).is_ok());
-        let e = unknown_flags(&BTreeMap::from([("registraton".into(), false)]))
-            .expect_err("a typo is refused");
+        assert!(problems(&BTreeMap::from([("registration".into(), true)])).is_empty());
+        let e = problems(&BTreeMap::from([("registraton".into(), false)])).join("\n");
         assert!(
-            e.contains("registraton") && e.contains("registration"),
+            e.contains("features.registraton") && e.contains("registration"),
             "{e}"
         );
     }

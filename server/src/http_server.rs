@@ -131,13 +131,12 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
         retry_after_secs: config.http.unavailable_retry_after_secs,
     };
     let api = agora_api::api_description::<Agora>().map_err(|e| StartError::Api(e.to_string()))?;
+    // Parsed when the configuration loaded.
     let cors = agora_api::rt::CorsPolicy::new(
-        &config.http.cors_allowed_origins,
+        config.http.cors_allowed_origins.value().clone(),
         config.http.cors_max_age_secs,
-    )
-    .map_err(|e| StartError::Config(format!("http.cors_allowed_origins: {e}")))?;
-    let proxies = agora_api::rt::TrustedProxies::new(&config.http.trusted_proxies)
-        .map_err(|e| StartError::Config(format!("http.trusted_proxies: {e}")))?;
+    );
+    let proxies = config.http.trusted_proxies.value().clone();
     let context = ApiContext::new(service, authenticator)
         .with_authorizer(authorizer)
         .with_rate_limiter(limits)

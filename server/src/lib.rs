@@ -7,6 +7,7 @@ pub mod features;
 pub mod http_server;
 pub mod identity;
 pub mod rate_limits;
+pub mod secret;
 pub mod service;
 pub mod telemetry;
 pub mod write_marks;

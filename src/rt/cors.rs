@@ -36,15 +36,17 @@ pub struct CorsPolicy {
     max_age_secs: u64,
 }
 
-/// A configured origin that is not `*` nor `scheme://host[:port]`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not an origin: write `scheme://host[:port]` (no path, no trailing slash) or `*`")]
-pub struct BadOrigin(pub String);
+/// A checked list of allowed origins (`*` or `scheme://host[:port]` each), lower-cased. Parsed
+/// once, when the configuration loads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CorsOrigins {
+    origins: Vec<String>,
+    any: bool,
+}
 
-impl CorsPolicy {
-    /// Allows `origins` (exact, compared case-insensitively; `*` allows every origin);
-    /// browsers may cache a preflight answer for `max_age_secs`.
-    pub fn new(origins: &[String], max_age_secs: u64) -> Result<Self, BadOrigin> {
+impl CorsOrigins {
+    /// Checks `origins` (`*` allows every origin).
+    pub fn parse(origins: &[String]) -> Result<Self, BadOrigin> {
         for origin in origins {
             check_origin(origin)?;
         }
@@ -55,8 +57,24 @@ impl CorsPolicy {
                 .filter(|o| *o != "*")
                 .map(|o| o.to_ascii_lowercase())
                 .collect(),
-            max_age_secs,
         })
+    }
+}
+
+/// A configured origin that is not `*` nor `scheme://host[:port]`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an origin: write `scheme://host[:port]` (no path, no trailing slash) or `*`")]
+pub struct BadOrigin(pub String);
+
+impl CorsPolicy {
+    /// Allows `origins` (exact, compared case-insensitively); browsers may cache a preflight
+    /// answer for `max_age_secs`.
+    pub fn new(origins: CorsOrigins, max_age_secs: u64) -> Self {
+        Self {
+            origins: origins.origins,
+            any: origins.any,
+            max_age_secs,
+        }
     }
 
     /// Whether no origin is allowed.
@@ -224,7 +242,7 @@ mod tests {
 
     fn policy(origins: &[&str]) -> CorsPolicy {
         let origins: Vec<String> = origins.iter().map(|s| s.to_string()).collect();
-        CorsPolicy::new(&origins, 600).unwrap()
+        CorsPolicy::new(CorsOrigins::parse(&origins).unwrap(), 600)
     }
 
     #[test]

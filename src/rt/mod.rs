@@ -17,7 +17,7 @@ pub use client_ip::{BadProxy, TrustedProxies};
 pub use context::{
     ApiContext, AuthFuture, Authenticator, DEFAULT_MAX_HEADER_BYTES, Principal, RequestCtx,
 };
-pub use cors::CorsPolicy;
+pub use cors::{CorsOrigins, CorsPolicy};
 pub use error::{
     ApiFailure, ErrorBody, ErrorCode, ErrorDetail, ErrorResponse, RateLimitPolicy, ServiceError,
 };

@@ -57,7 +57,7 @@ impl RedisCore {
         config: &RedisConfig,
     ) -> Result<(Arc<Self>, redis::Client), ConfigError> {
         let invalid = |e: redis::RedisError| ConfigError {
-            problems: vec![format!("redis.url is not a valid Redis URL: {e}")],
+            problems: vec![format!("redis.url: not a valid Redis URL: {e}")],
         };
         let client = redis::Client::open(url).map_err(invalid)?;
         let manager =

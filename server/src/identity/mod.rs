@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod passwords;
 pub mod revocations;
+pub mod settings;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -21,9 +22,9 @@ use agora_db::sessions::{NewSession, Rotation};
 use agora_db::users::{NewUser, ProfileChanges, Role, User};
 use agora_db::{Db, DbError, ReadPolicy};
 
-use crate::config::AuthConfig;
 use crate::db_errors::{ResourceKind, service_error};
 use passwords::{PasswordError, Passwords};
+use settings::AuthConfig;
 use tokens::{KeyRing, TokenError};
 
 /// Longest `User-Agent` kept with a session or audit event, in bytes.

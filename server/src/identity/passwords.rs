@@ -20,7 +20,7 @@ use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::{Semaphore, oneshot};
 
-use crate::config::AuthConfig;
+use super::settings::AuthConfig;
 
 /// Why hashing failed (never because of the password itself).
 #[derive(Debug, thiserror::Error)]

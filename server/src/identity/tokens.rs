@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::config::{AuthConfig, Secret};
+use super::settings::AuthConfig;
+use crate::secret::Secret;
 
 /// The signing key used when none is configured, in development only (production refuses it).
 pub const DEVELOPMENT_KEY: &str = "dev:agora-development-signing-key-never-use-in-production";
