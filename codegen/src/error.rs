@@ -37,8 +37,3 @@ impl At {
         }
     }
 }
-
-/// Escapes one JSON-pointer segment (RFC 6901).
-pub(crate) fn esc(segment: &str) -> String {
-    segment.replace('~', "~0").replace('/', "~1")
-}

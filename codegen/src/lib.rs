@@ -14,13 +14,14 @@ mod validator;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use openapi_doc::pointer::escape as esc;
 use proc_macro2::TokenStream;
 use quote::quote;
 use serde_json::{Map, Value};
 use typify::{TypeDetails, TypeSpace, TypeSpaceSettings};
 
+use error::At;
 pub use error::GenError;
-use error::{At, esc};
 
 /// Names that the generated code uses, configurable so fixtures can generate side by side.
 #[derive(Debug, Clone)]
@@ -47,13 +48,16 @@ pub fn parse(file: &str, source: &str) -> Result<Value, GenError> {
         message,
     };
     let doc: Value = serde_yaml::from_str(source).map_err(|e| parse_err(e.to_string()))?;
-    let version = doc.get("openapi").and_then(Value::as_str).unwrap_or("");
-    if !version.starts_with("3.0.") {
-        return Err(parse_err(format!(
-            "`openapi` is {version:?}; only OpenAPI 3.0.x is supported"
-        )));
+    match openapi_doc::Version::of(&doc) {
+        Ok(openapi_doc::Version::V30) => Ok(doc),
+        // 3.1 parses, but the generator (typify, progenitor, openapiv3) serves 3.0 only.
+        _ => {
+            let version = doc.get("openapi").and_then(Value::as_str).unwrap_or("");
+            Err(parse_err(format!(
+                "`openapi` is {version:?}; only OpenAPI 3.0.x is supported"
+            )))
+        }
     }
-    Ok(doc)
 }
 
 /// Generates the Rust source for a contract. `file` is used in error messages.
@@ -74,11 +78,7 @@ pub fn generate(file: &str, source: &str, options: &Options) -> Result<String, G
     // Typed parse as a final structural check of what our own checks do not cover; they run
     // first because they can name the JSON pointer, and serde's untagged maps cannot.
     serde_path_to_error::deserialize::<_, openapiv3::OpenAPI>(doc).map_err(|e| {
-        let pointer: String = e
-            .path()
-            .iter()
-            .map(|s| format!("/{}", esc(&s.to_string())))
-            .collect();
+        let pointer = openapi_doc::pointer::from_segments(e.path().iter());
         GenError::Parse {
             file: file.to_owned(),
             message: format!("at {pointer}: {}", e.into_inner()),

@@ -1,16 +1,13 @@
 //! Reads operations out of the document into a model the emitter can use, checking every
 //! construct on the way; anything unsupported is an error naming its JSON pointer.
 
+use openapi_doc::METHODS;
+use openapi_doc::pointer::escape as esc;
 use serde_json::{Map, Value, json};
 
-use crate::error::{At, esc};
+use crate::error::At;
 use crate::policy::{self, Policy};
 use crate::schema;
-
-/// HTTP methods in the order paths list them.
-const METHODS: &[&str] = &[
-    "get", "put", "post", "delete", "options", "head", "patch", "trace",
-];
 
 /// Where a parameter is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,7 +120,7 @@ pub(crate) fn operations(doc: &Value) -> Result<Vec<Operation>, At> {
             }
         }
         for method in METHODS {
-            let Some(op) = item.get(*method) else {
+            let Some(op) = item.get(method) else {
                 continue;
             };
             let ptr = format!("{item_ptr}/{method}");
@@ -468,32 +465,33 @@ fn operation(
 }
 
 fn resolve_parameter(doc: &Value, p: &Value, ptr: &str) -> Result<Value, At> {
-    match p.get("$ref").and_then(Value::as_str) {
-        None => Ok(p.clone()),
-        Some(r) => {
-            let target = r
-                .strip_prefix('#')
-                .filter(|t| t.starts_with("/components/parameters/"))
-                .ok_or_else(|| At::new(ptr, format!("unsupported parameter $ref {r:?}")))?;
-            doc.pointer(target)
-                .cloned()
-                .ok_or_else(|| At::new(ptr, format!("dangling $ref {r:?}")))
-        }
-    }
+    resolve_component(doc, p, "parameters", "parameter", ptr).cloned()
 }
 
 fn resolve_response<'a>(doc: &'a Value, r: &'a Value, ptr: &str) -> Result<&'a Value, At> {
-    match r.get("$ref").and_then(Value::as_str) {
-        None => Ok(r),
-        Some(reference) => {
-            let target = reference
-                .strip_prefix('#')
-                .filter(|t| t.starts_with("/components/responses/"))
-                .ok_or_else(|| At::new(ptr, format!("unsupported response $ref {reference:?}")))?;
-            doc.pointer(target)
-                .ok_or_else(|| At::new(ptr, format!("dangling $ref {reference:?}")))
-        }
+    resolve_component(doc, r, "responses", "response", ptr)
+}
+
+/// `value`, or what its `$ref` names under `#/components/<kind>/` (one hop; other targets are
+/// refused, a missing one is a dangling reference).
+fn resolve_component<'a>(
+    doc: &'a Value,
+    value: &'a Value,
+    kind: &str,
+    what: &str,
+    ptr: &str,
+) -> Result<&'a Value, At> {
+    let Some(reference) = value.get("$ref").and_then(Value::as_str) else {
+        return Ok(value);
+    };
+    if openapi_doc::reference::component_name(reference, kind).is_none() {
+        return Err(At::new(
+            ptr,
+            format!("unsupported {what} $ref {reference:?}"),
+        ));
     }
+    openapi_doc::reference::target(doc, reference)
+        .map_err(|_| At::new(ptr, format!("dangling $ref {reference:?}")))
 }
 
 fn responses(

@@ -4,9 +4,10 @@
 
 use std::collections::BTreeSet;
 
+use openapi_doc::pointer::escape as esc;
 use serde_json::{Map, Value, json};
 
-use crate::error::{At, esc};
+use crate::error::At;
 
 /// The keywords the generator understands. Anything else that is not `x-` fails the build.
 const KNOWN: &[&str] = &[

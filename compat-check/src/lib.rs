@@ -5,13 +5,13 @@
 //! widen, responses may only narrow — over a memoized graph of schema pairs, and each change is
 //! reported once with the operations that reach it. See README.md for the rule catalogue.
 
-mod block_positions;
 mod date;
 mod finding;
 mod gate;
 mod load;
 mod operations;
-pub mod position;
+/// Source positions of JSON pointers (from the shared document model).
+pub use openapi_doc::positions as position;
 pub mod release;
 mod report;
 mod resolve;
@@ -119,7 +119,10 @@ fn removed_components(
         if new_names.contains(&name) || inlined.contains(&name) {
             continue;
         }
-        let ptr = format!("/components/schemas/{}", position::escape_token(&name));
+        let ptr = format!(
+            "/components/schemas/{}",
+            openapi_doc::pointer::escape(&name)
+        );
         if renamed.contains(&ptr) {
             continue;
         }

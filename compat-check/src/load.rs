@@ -3,14 +3,16 @@
 //! Everything here turns bad input into a `LoadError` that names the file and the line:column or
 //! JSON pointer, because the CLI maps it to exit code 2 and a human has to find the spot.
 
-use std::borrow::Cow;
 use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use crate::position::{LineCol, PositionIndex, escape_token};
+use openapi_doc::pointer::{self, escape};
+use openapi_doc::reference::decode_percent;
+
+use crate::position::{LineCol, PositionIndex};
 
 /// Why a document could not be compared (CLI exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -157,7 +159,7 @@ impl Document {
 
     /// The value at `pointer`.
     pub fn get(&self, pointer: &str) -> Option<&Value> {
-        lookup(&self.value, pointer)
+        pointer::get(&self.value, pointer)
     }
 
     /// Positions of many pointers in one pass over the text; cheaper than the full index when
@@ -225,7 +227,7 @@ impl Document {
                 match step {
                     Step::Key(k) => {
                         out.push('/');
-                        out.push_str(&escape_token(k));
+                        out.push_str(&escape(k));
                     }
                     Step::Index(i) => out.push_str(&format!("/{i}")),
                 }
@@ -257,10 +259,10 @@ impl Document {
                         let Some(local) = target.strip_prefix('#') else {
                             return Err(dangling("only local references (#/...) are supported"));
                         };
-                        let Some(decoded) = decode_fragment(local) else {
+                        let Some(decoded) = decode_percent(local) else {
                             return Err(dangling("malformed percent-encoding"));
                         };
-                        if lookup(&self.value, &decoded).is_none() {
+                        if pointer::get(&self.value, &decoded).is_none() {
                             return Err(dangling("no such location in the document"));
                         }
                     }
@@ -291,86 +293,15 @@ impl Document {
     }
 }
 
-/// JSON pointer lookup that only allocates for tokens that need unescaping (serde_json's
-/// `Value::pointer` allocates for every token, which dominated the comparison profile).
-pub(crate) fn lookup<'a>(root: &'a Value, pointer: &str) -> Option<&'a Value> {
-    if pointer.is_empty() {
-        return Some(root);
-    }
-    let rest = pointer.strip_prefix('/')?;
-    let mut cur = root;
-    for token in rest.split('/') {
-        cur = match cur {
-            Value::Object(map) => {
-                if token.contains('~') {
-                    map.get(&token.replace("~1", "/").replace("~0", "~"))?
-                } else {
-                    map.get(token)?
-                }
-            }
-            Value::Array(items) => {
-                if token.starts_with('+') || (token.len() > 1 && token.starts_with('0')) {
-                    return None;
-                }
-                items.get(token.parse::<usize>().ok()?)?
-            }
-            _ => return None,
-        };
-    }
-    Some(cur)
-}
-
-/// Turns the fragment of a `$ref` (after `#`) into a JSON pointer (percent-decoding it).
-pub(crate) fn decode_fragment(fragment: &str) -> Option<Cow<'_, str>> {
-    if !fragment.contains('%') {
-        return Some(Cow::Borrowed(fragment));
-    }
-    let bytes = fragment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = fragment.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok().map(Cow::Owned)
-}
-
-/// JSON is tried first when the text looks like JSON: it is much faster and gives exact errors.
+/// The text as a value; a syntax error names the file.
 fn parse_text(name: &str, text: &str) -> Result<Value, LoadError> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if text.trim_start().starts_with('{') {
-        return serde_json::from_str(text).map_err(|e| LoadError::Syntax {
-            file: name.to_owned(),
-            syntax: "JSON",
-            line: e.line(),
-            column: e.column(),
-            message: strip_position(&e.to_string()),
-        });
-    }
-    serde_yaml::from_str::<Value>(text).map_err(|e| {
-        let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-        LoadError::Syntax {
-            file: name.to_owned(),
-            syntax: "YAML",
-            line,
-            column,
-            message: strip_position(&e.to_string()),
-        }
+    openapi_doc::parse_text(text).map_err(|e| LoadError::Syntax {
+        file: name.to_owned(),
+        syntax: e.syntax,
+        line: e.line,
+        column: e.column,
+        message: e.message,
     })
-}
-
-/// Parser messages end with " at line X column Y"; the position is already in our prefix.
-fn strip_position(msg: &str) -> String {
-    match msg.find(" at line ") {
-        Some(i) => msg[..i].to_owned(),
-        None => msg.to_owned(),
-    }
 }
 
 fn git_show(spec: &str, rest: &str) -> Result<String, LoadError> {

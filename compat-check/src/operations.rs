@@ -4,20 +4,18 @@
 //! parameter rename is reported as such rather than as a removed and an added operation. Payload
 //! schemas are handed to `SchemaDiff` as roots with their direction and the operation's label.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
+use openapi_doc::METHODS;
+use openapi_doc::pointer::{escape, last_token, unescape};
 use serde_json::Value;
 
 use crate::finding::Collector;
 use crate::load::Document;
-use crate::position::escape_token;
 use crate::resolve::resolve;
 use crate::rules::Direction;
 use crate::schema_diff::SchemaDiff;
-
-const METHODS: [&str; 8] = [
-    "get", "put", "post", "delete", "options", "head", "patch", "trace",
-];
 
 /// Compares every operation of the two documents.
 pub(crate) struct OperationDiff<'d, 'x> {
@@ -80,7 +78,7 @@ impl OperationDiff<'_, '_> {
         let old_paths = paths_of(self.old);
         let new_paths = paths_of(self.new);
         for (norm, old_raw) in &old_paths {
-            let old_item = format!("/paths/{}", escape_token(old_raw));
+            let old_item = format!("/paths/{}", escape(old_raw));
             let new_raw = new_paths.get(norm);
             for method in METHODS {
                 let old_op = format!("{old_item}/{method}");
@@ -88,7 +86,7 @@ impl OperationDiff<'_, '_> {
                     continue;
                 }
                 let label = format!("{} {}", method.to_uppercase(), new_raw.unwrap_or(old_raw));
-                let new_item = new_raw.map(|r| format!("/paths/{}", escape_token(r)));
+                let new_item = new_raw.map(|r| format!("/paths/{}", escape(r)));
                 let new_op = new_item.as_ref().map(|i| format!("{i}/{method}"));
                 match (new_item, new_op) {
                     (Some(ni), Some(no)) if self.new.get(&no).is_some() => {
@@ -105,7 +103,7 @@ impl OperationDiff<'_, '_> {
             }
         }
         for (norm, new_raw) in &new_paths {
-            let new_item = format!("/paths/{}", escape_token(new_raw));
+            let new_item = format!("/paths/{}", escape(new_raw));
             for method in METHODS {
                 let new_op = format!("{new_item}/{method}");
                 if self.new.get(&new_op).is_none() {
@@ -113,7 +111,7 @@ impl OperationDiff<'_, '_> {
                 }
                 let existed = old_paths.get(norm).is_some_and(|o| {
                     self.old
-                        .get(&format!("/paths/{}/{method}", escape_token(o)))
+                        .get(&format!("/paths/{}/{method}", escape(o)))
                         .is_some()
                 });
                 if !existed {
@@ -297,8 +295,8 @@ impl OperationDiff<'_, '_> {
                 v.get(key)
                     .map(|x| x.as_str().map_or(x.to_string(), str::to_owned))
             };
-            let old_ptr = format!("{}/{}", op.old, escape_token(key));
-            let new_ptr = format!("{}/{}", op.new, escape_token(key));
+            let old_ptr = format!("{}/{}", op.old, escape(key));
+            let new_ptr = format!("{}/{}", op.new, escape(key));
             match (text(old_v), text(new_v)) {
                 (None, Some(n)) => self.add(
                     op,
@@ -507,7 +505,7 @@ impl OperationDiff<'_, '_> {
             }
             let content = v.get("content")?.as_object()?;
             let mt = content.keys().next()?;
-            Some(format!("{p}/content/{}/schema", escape_token(mt)))
+            Some(format!("{p}/content/{}/schema", escape(mt)))
         };
         if let (Some(os), Some(ns)) = (schema_of(self.old, old_ptr), schema_of(self.new, new_ptr))
             && self.old.get(&os).is_some()
@@ -568,12 +566,7 @@ impl OperationDiff<'_, '_> {
                 .and_then(Value::as_object)
                 .map(|m| {
                     m.keys()
-                        .map(|k| {
-                            (
-                                k.to_ascii_lowercase(),
-                                format!("{p}/content/{}", escape_token(k)),
-                            )
-                        })
+                        .map(|k| (k.to_ascii_lowercase(), format!("{p}/content/{}", escape(k))))
                         .collect()
                 })
                 .unwrap_or_default()
@@ -621,7 +614,7 @@ impl OperationDiff<'_, '_> {
                         .map(|k| {
                             (
                                 k.to_ascii_uppercase(),
-                                format!("{p}/responses/{}", escape_token(k)),
+                                format!("{p}/responses/{}", escape(k)),
                             )
                         })
                         .collect()
@@ -674,12 +667,7 @@ impl OperationDiff<'_, '_> {
                 .and_then(Value::as_object)
                 .map(|m| {
                     m.keys()
-                        .map(|k| {
-                            (
-                                k.to_ascii_lowercase(),
-                                format!("{p}/headers/{}", escape_token(k)),
-                            )
-                        })
+                        .map(|k| (k.to_ascii_lowercase(), format!("{p}/headers/{}", escape(k))))
                         .collect()
                 })
                 .unwrap_or_default()
@@ -693,12 +681,7 @@ impl OperationDiff<'_, '_> {
         let label = op.label.clone();
         for (key, ohp) in &oh {
             // Matching ignores case (HTTP header names do); messages keep the spelling.
-            let name = ohp
-                .rsplit('/')
-                .next()
-                .unwrap_or(key)
-                .replace("~1", "/")
-                .replace("~0", "~");
+            let name = last_token(ohp).map_or_else(|| key.clone(), Cow::into_owned);
             let old_required = required(self.old, ohp);
             match nh.get(key) {
                 None => {
@@ -744,11 +727,7 @@ impl OperationDiff<'_, '_> {
 
 /// The raw path of a path-item pointer (`/paths/~1users~1{id}` → `/users/{id}`).
 fn op_path(path_item: &str) -> String {
-    path_item
-        .strip_prefix("/paths/")
-        .unwrap_or(path_item)
-        .replace("~1", "/")
-        .replace("~0", "~")
+    unescape(path_item.strip_prefix("/paths/").unwrap_or(path_item)).into_owned()
 }
 
 /// The status token of a response pointer, for messages.

@@ -5,16 +5,15 @@
 //! `allOf` base (or the reverse) is not a change. Every keyword remembers which object it came
 //! from, so findings still point at the line that defines it.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
+use openapi_doc::pointer::{escape, tokens, unescape};
 use serde_json::Value;
 
-use crate::load::{Document, decode_fragment};
-use crate::position::escape_token;
+use crate::load::Document;
 
-/// `$ref` chains longer than this are treated as cycles (a chain of pure refs means nothing).
-const MAX_REF_HOPS: usize = 64;
 /// `allOf` nesting deeper than this stops merging; real documents stay far below it.
 const MAX_ALLOF_DEPTH: usize = 32;
 
@@ -24,15 +23,7 @@ pub(crate) const SCHEMAS_PREFIX: &str = "/components/schemas/";
 /// Follows `$ref`s from `ptr`; returns the pointer of the object finally reached and its value.
 /// A ref cycle or a missing target yields `None` (the loader rejects dangling refs up front).
 pub(crate) fn resolve<'a>(doc: &'a Document, ptr: &str) -> Option<(String, &'a Value)> {
-    let mut current = ptr.to_owned();
-    for _ in 0..MAX_REF_HOPS {
-        let value = doc.get(&current)?;
-        match value.get("$ref").and_then(Value::as_str) {
-            Some(target) => current = decode_fragment(target.strip_prefix('#')?)?.into_owned(),
-            None => return Some((current, value)),
-        }
-    }
-    None
+    openapi_doc::reference::resolve(&doc.value, ptr)
 }
 
 /// A schema location: its pointer and the value found there (so following it needs no lookup).
@@ -62,8 +53,8 @@ impl<'a> At<'a> {
     /// The component a `$ref` here names.
     pub(crate) fn ref_name(&self) -> Option<String> {
         let target = self.value.get("$ref")?.as_str()?;
-        let decoded = decode_fragment(target.strip_prefix('#')?)?;
-        component_name(&decoded).map(|n| n.replace("~1", "/").replace("~0", "~"))
+        let decoded = openapi_doc::reference::fragment(target).ok()?;
+        component_name(&decoded).map(|n| unescape(n).into_owned())
     }
 }
 
@@ -292,7 +283,7 @@ impl<'a> SchemaView<'a> {
         view.unique_items = obj.get("uniqueItems").and_then(Value::as_bool) == Some(true);
         if let Some(props) = obj.get("properties").and_then(Value::as_object) {
             for (name, value) in props {
-                let ptr = format!("{ptr}/properties/{}", escape_token(name));
+                let ptr = format!("{ptr}/properties/{}", escape(name));
                 view.properties.insert(name.as_str(), At { ptr, value });
             }
         }
@@ -427,11 +418,7 @@ impl<'a> SchemaView<'a> {
 
 /// A short human name for a schema pointer: `User.address.city`, `POST /v1/posts request body.title`.
 pub(crate) fn describe(ptr: &str) -> String {
-    let tokens: Vec<String> = ptr
-        .split('/')
-        .skip(1)
-        .map(|t| t.replace("~1", "/").replace("~0", "~"))
-        .collect();
+    let tokens: Vec<String> = tokens(ptr).map(Cow::into_owned).collect();
     let (mut out, rest) = match tokens.as_slice() {
         [c, s, name, rest @ ..] if c == "components" && s == "schemas" => (name.clone(), rest),
         [p, path, method, rb, c, _mt, s, rest @ ..]

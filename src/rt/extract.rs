@@ -249,11 +249,7 @@ async fn read_json<T: ValidateJson, C: ServerContext>(
     }
 
     serde_path_to_error::deserialize(value).map_err(|e| {
-        let pointer = e.path().iter().fold(String::new(), |mut acc, seg| {
-            acc.push('/');
-            acc.push_str(&seg.to_string().replace('~', "~0").replace('/', "~1"));
-            acc
-        });
+        let pointer = openapi_doc::pointer::from_segments(e.path().iter());
         fail(ServiceError::invalid(vec![Violation {
             location: Location::Body,
             pointer,

@@ -89,7 +89,8 @@ impl Violations {
 
     /// Runs `f` one level deeper, under `segment`.
     pub fn at(&mut self, segment: impl fmt::Display, f: impl FnOnce(&mut Self)) {
-        self.path.push(escape(&segment.to_string()));
+        self.path
+            .push(openapi_doc::pointer::escape(&segment.to_string()).into_owned());
         f(self);
         self.path.pop();
     }
@@ -123,10 +124,6 @@ impl Violations {
     pub fn into_vec(self) -> Vec<Violation> {
         self.list
     }
-}
-
-fn escape(segment: &str) -> String {
-    segment.replace('~', "~0").replace('/', "~1")
 }
 
 /// JSON types as OpenAPI names them.

@@ -347,7 +347,7 @@ fn compare_values(at: &str, c: &Value, e: &Value, out: &mut Vec<String>) {
         (Value::Object(a), Value::Object(b)) => {
             let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
             for k in keys {
-                let ptr = format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
+                let ptr = openapi_doc::pointer::join(at, k);
                 match (a.get(k), b.get(k)) {
                     (Some(x), Some(y)) => compare_values(&ptr, x, y, out),
                     (x, y) => {
@@ -367,7 +367,7 @@ fn show(v: Option<&Value>) -> String {
 
 /// Parses a YAML or JSON document.
 pub fn parse(text: &str) -> Result<Value, String> {
-    serde_yaml::from_str(text).map_err(|e| e.to_string())
+    openapi_doc::parse_text(text).map_err(|e| e.to_string())
 }
 
 /// Rewrites the representation differences listed in the module docs on the emitted document so

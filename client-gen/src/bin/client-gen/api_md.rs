@@ -4,11 +4,8 @@
 
 use std::fmt::Write as _;
 
+use openapi_doc::METHODS;
 use serde_yaml::{Mapping, Value};
-
-const METHODS: [&str; 8] = [
-    "get", "put", "post", "delete", "options", "head", "patch", "trace",
-];
 
 /// One operation, as it appears in the reference.
 struct Operation {
@@ -244,7 +241,8 @@ fn schema_name(schema: Option<&Value>) -> String {
         return "unknown".to_owned();
     };
     if let Some(reference) = str_at(schema, &["$ref"]) {
-        return reference.rsplit('/').next().unwrap_or(reference).to_owned();
+        return openapi_doc::pointer::last_token(reference)
+            .map_or_else(|| reference.to_owned(), |name| name.into_owned());
     }
     match str_at(schema, &["type"]) {
         Some("array") => format!("{}[]", schema_name(schema.get("items"))),
@@ -253,14 +251,17 @@ fn schema_name(schema: Option<&Value>) -> String {
     }
 }
 
-/// Follows a local `$ref` (`#/components/...`) once; anything else is returned as is.
+/// Follows a local `$ref` (`#/components/...`) once; anything else is returned as is. (The
+/// walk is over `serde_yaml::Value`, which keeps the contract's key order for the reference.)
 fn resolve<'a>(doc: &'a Value, value: &'a Value) -> &'a Value {
-    let Some(pointer) = str_at(value, &["$ref"]).and_then(|r| r.strip_prefix("#/")) else {
+    let Some(reference) = str_at(value, &["$ref"]) else {
         return value;
     };
-    let keys: Vec<&str> = pointer.split('/').collect();
-    keys.iter()
-        .try_fold(doc, |node, key| node.get(*key))
+    let Ok(pointer) = openapi_doc::reference::fragment(reference) else {
+        return value;
+    };
+    openapi_doc::pointer::tokens(&pointer)
+        .try_fold(doc, |node, key| node.get(key.as_ref()))
         .unwrap_or(value)
 }
 

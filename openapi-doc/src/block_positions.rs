@@ -11,7 +11,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::position::{LineCol, escape_token};
+use crate::pointer::escape;
+use crate::positions::LineCol;
 
 #[derive(Debug)]
 struct Frame {
@@ -194,7 +195,7 @@ impl Reader<'_> {
     fn entry(&mut self, line: u32, indent: usize, content: &str) -> Option<()> {
         let (key, rest) = key_of(content)?;
         let top = self.stack.last()?;
-        let pointer = format!("{}/{}", top.pointer, escape_token(&key));
+        let pointer = format!("{}/{}", top.pointer, escape(&key));
         self.record(&pointer, line, indent);
         let rest = rest.trim_start_matches(' ');
         if rest.is_empty() || rest.starts_with('#') {
