@@ -90,6 +90,7 @@ pub(crate) fn operations(doc: &Value) -> Result<Vec<Operation>, At> {
         .unwrap_or_default();
     check_security_schemes(doc)?;
     let global_secured = secured(doc.get("security"), "/security")?.unwrap_or(false);
+    let roles = policy::contract_roles(doc);
     let paths = doc
         .get("paths")
         .and_then(Value::as_object)
@@ -133,6 +134,7 @@ pub(crate) fn operations(doc: &Value) -> Result<Vec<Operation>, At> {
                 &shared,
                 &ptr,
                 global_secured,
+                roles.as_deref(),
             )?);
         }
     }
@@ -207,6 +209,7 @@ fn operation(
     shared: &[Value],
     ptr: &str,
     global_secured: bool,
+    roles: Option<&[String]>,
 ) -> Result<Operation, At> {
     let id = op
         .get("operationId")
@@ -233,14 +236,7 @@ fn operation(
     let secured =
         secured(op.get("security"), &format!("{ptr}/security"))?.unwrap_or(global_secured);
     let websocket = op.get("x-dropshot-websocket").is_some();
-    let policy = policy::read(
-        op,
-        ptr,
-        method,
-        secured,
-        websocket,
-        policy::contract_roles(doc).as_deref(),
-    )?;
+    let policy = policy::read(op, ptr, method, secured, websocket, roles)?;
 
     // Parameters: path-level first, operation-level override by (name, in).
     let mut params: Vec<(Value, String)> = Vec::new();

@@ -190,19 +190,23 @@ impl Document {
         let Some(root) = self.value.as_object() else {
             return Err(not_openapi("", "the top level is not a mapping"));
         };
-        match root.get("openapi") {
-            Some(Value::String(v)) if v.starts_with("3.0") => {}
-            Some(Value::String(v)) => {
-                return Err(not_openapi(
-                    "/openapi",
-                    &format!("version {v:?} is not 3.0.x"),
-                ));
-            }
-            Some(_) => return Err(not_openapi("/openapi", "`openapi` is not a string")),
-            None if root.contains_key("swagger") => {
+        match openapi_doc::Version::of(&self.value) {
+            Ok(openapi_doc::Version::V30) => {}
+            Err(openapi_doc::VersionError::Swagger2) => {
                 return Err(not_openapi("/swagger", "Swagger 2.0 is not supported"));
             }
-            None => return Err(not_openapi("", "missing `openapi: 3.0.x`")),
+            Err(openapi_doc::VersionError::Missing) => {
+                return Err(not_openapi("", "missing `openapi: 3.0.x`"));
+            }
+            // 3.1 (which the document model carries, but this checker does not compare yet) and
+            // anything else.
+            Ok(_) | Err(openapi_doc::VersionError::Unsupported(_)) => {
+                let v = root.get("openapi").cloned().unwrap_or(Value::Null);
+                return Err(not_openapi(
+                    "/openapi",
+                    &format!("version {v} is not 3.0.x"),
+                ));
+            }
         }
         match root.get("paths") {
             Some(Value::Object(_)) => {}

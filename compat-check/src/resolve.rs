@@ -58,10 +58,9 @@ impl<'a> At<'a> {
     }
 }
 
-/// The component name if `ptr` is exactly `/components/schemas/NAME`.
+/// The component name (escaped) if `ptr` is exactly `/components/schemas/NAME`.
 pub(crate) fn component_name(ptr: &str) -> Option<&str> {
-    ptr.strip_prefix(SCHEMAS_PREFIX)
-        .filter(|n| !n.contains('/'))
+    openapi_doc::reference::component_name(ptr, "schemas")
 }
 
 /// `additionalProperties` as far as compatibility cares.

@@ -153,19 +153,29 @@ impl<'a> SessionRows<'a> {
     }
 }
 
-/// Inserts a session's rows on a connection (inside the caller's transaction). A trait so that
-/// the same call type-checks on each backend's connection inside `dispatch!`.
-pub(crate) trait InsertSession {
-    /// Inserts the session and its refresh token; returns the session row.
+/// Session writes on a connection, for this repository and for others that write sessions inside
+/// their own transaction. A trait so that the same call type-checks on each backend's connection
+/// inside `dispatch!`.
+pub(crate) trait SessionWrites {
+    /// Inserts the session and its refresh token (inside the caller's transaction); returns the
+    /// session row.
     async fn insert_session_in_txn(
         &mut self,
         rows: &SessionRows<'_>,
     ) -> Result<Row, diesel::result::Error>;
+
+    /// Revokes every live session of `user_id` except `keep`, stamped `at`; returns their ids.
+    async fn revoke_sessions_on_conn(
+        &mut self,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+        at: DbTime,
+    ) -> Result<Vec<Uuid>, diesel::result::Error>;
 }
 
-macro_rules! impl_insert_session {
+macro_rules! impl_session_writes {
     ($($conn:ty),*) => {$(
-        impl InsertSession for $conn {
+        impl SessionWrites for $conn {
             async fn insert_session_in_txn(
                 &mut self,
                 rows: &SessionRows<'_>,
@@ -181,11 +191,29 @@ macro_rules! impl_insert_session {
                     .await?;
                 Ok(row)
             }
+
+            async fn revoke_sessions_on_conn(
+                &mut self,
+                user_id: Uuid,
+                keep: Option<Uuid>,
+                at: DbTime,
+            ) -> Result<Vec<Uuid>, diesel::result::Error> {
+                let keep = DbUuid(keep.unwrap_or(Uuid::nil()));
+                let ids: Vec<DbUuid> = diesel::update(sessions::table
+                        .filter(sessions::user_id.eq(DbUuid(user_id)))
+                        .filter(sessions::id.ne(keep))
+                        .filter(sessions::revoked_at.is_null()))
+                    .set(sessions::revoked_at.eq(Some(at)))
+                    .returning(sessions::id)
+                    .get_results(self)
+                    .await?;
+                Ok(ids.into_iter().map(|id| id.0).collect())
+            }
         }
     )*};
 }
 
-impl_insert_session!(crate::conn_types::PgConn, crate::conn_types::SqliteConn);
+impl_session_writes!(crate::conn_types::PgConn, crate::conn_types::SqliteConn);
 
 impl Db {
     /// Creates a session with its first refresh token, in one transaction.
@@ -262,22 +290,14 @@ impl Db {
         user_id: Uuid,
         keep: Option<Uuid>,
     ) -> Result<Vec<Uuid>, DbError> {
-        let keep = DbUuid(keep.unwrap_or(Uuid::nil()));
         let mut conn = self.write().await?;
-        let ids: Vec<DbUuid> = self
+        let ids = self
             .run("revoke_all_sessions", Target::Primary, async {
-                dispatch!(conn, c => diesel::update(sessions::table
-                        .filter(sessions::user_id.eq(DbUuid(user_id)))
-                        .filter(sessions::id.ne(keep))
-                        .filter(sessions::revoked_at.is_null()))
-                    .set(sessions::revoked_at.eq(Some(DbTime::now())))
-                    .returning(sessions::id)
-                    .get_results(c)
-                    .await)
+                dispatch!(conn, c => c.revoke_sessions_on_conn(user_id, keep, DbTime::now()).await)
             })
             .await?;
         self.wrote(user_id).await;
-        Ok(ids.into_iter().map(|id| id.0).collect())
+        Ok(ids)
     }
 
     /// Sessions revoked at or after `since` (primary): what an instance may have missed of the

@@ -7,8 +7,8 @@ use uuid::Uuid;
 use crate::audit::NewAuditEvent;
 use crate::pool::{Db, Target};
 use crate::routing::ReadPolicy;
-use crate::schema::{audit_events, sessions, users};
-use crate::sessions::{InsertSession, NewSession, Session, SessionRows};
+use crate::schema::{audit_events, users};
+use crate::sessions::{NewSession, Session, SessionRows, SessionWrites};
 use crate::sql_types::{DbTime, DbUuid};
 use crate::text_enum::text_enum;
 use crate::{DbError, dispatch};
@@ -206,7 +206,7 @@ impl Db {
         let event = audit.to_row();
         let now = DbTime::now();
         let mut conn = self.write().await?;
-        let revoked: Vec<DbUuid> = self
+        let revoked: Vec<Uuid> = self
             .run("change_password", Target::Primary, async {
                 dispatch!(conn, c => c.transaction(async |c| {
                     let n = diesel::update(users::table.find(DbUuid(id)))
@@ -216,21 +216,14 @@ impl Db {
                     if n == 0 {
                         return Err(diesel::result::Error::NotFound);
                     }
-                    let revoked: Vec<DbUuid> = diesel::update(sessions::table
-                            .filter(sessions::user_id.eq(DbUuid(id)))
-                            .filter(sessions::id.ne(DbUuid(keep)))
-                            .filter(sessions::revoked_at.is_null()))
-                        .set(sessions::revoked_at.eq(Some(now)))
-                        .returning(sessions::id)
-                        .get_results(c)
-                        .await?;
+                    let revoked = c.revoke_sessions_on_conn(id, Some(keep), now).await?;
                     diesel::insert_into(audit_events::table).values(&event).execute(c).await?;
                     Ok::<_, diesel::result::Error>(revoked)
                 }).await)
             })
             .await?;
         self.wrote(id).await;
-        Ok(revoked.into_iter().map(|s| s.0).collect())
+        Ok(revoked)
     }
 
     /// A user by id; `policy` routes the read (the user themself reads their own writes).

@@ -50,9 +50,6 @@ pub struct RateLimitConfig {
     pub classes: BTreeMap<String, Limit>,
 }
 
-/// The classes with a named setting of their own.
-const BUILT_IN_CLASSES: &[&str] = &["auth", "write", "chat", "read", "session"];
-
 impl Default for RateLimitConfig {
     fn default() -> Self {
         Self {
@@ -110,7 +107,7 @@ impl RateLimitConfig {
             }
         }
         for class in self.classes.keys() {
-            if BUILT_IN_CLASSES.contains(&class.as_str()) {
+            if self.built_in(class).is_some() {
                 p.push(format!(
                     "rate_limits.classes.{class}: `{class}` has its own settings (rate_limits.{class}_per_…)"
                 ));
@@ -126,15 +123,21 @@ impl RateLimitConfig {
         p
     }
 
-    /// The per-user (or per-address) budget of a class other than `auth`.
+    /// The per-user (or per-address) budget of a class (for `auth`, its per-account half).
     fn limit_of(&self, class: &str) -> Option<Limit> {
+        self.built_in(class)
+            .or_else(|| self.classes.get(class).copied())
+    }
+
+    /// The budget of a class that has a named setting of its own.
+    fn built_in(&self, class: &str) -> Option<Limit> {
         match class {
             "auth" => Some(self.auth_per_account),
             "write" => Some(self.write_per_user),
             "chat" => Some(self.chat_per_user),
             "read" => Some(self.read_per_user),
             "session" => Some(self.session_per_user),
-            other => self.classes.get(other).copied(),
+            _ => None,
         }
     }
 }

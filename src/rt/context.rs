@@ -20,9 +20,6 @@ pub struct Principal {
     /// Roles granted to the user when the token was issued, e.g. `user`, `admin` (may lag a
     /// grant or a demotion by up to one token lifetime).
     pub roles: Vec<String>,
-    /// On operations with an `x-agora-role`: the caller's role as the adapter read it fresh for
-    /// this request, so a service needs no second read. `None` elsewhere.
-    pub current_role: Option<String>,
 }
 
 impl Principal {

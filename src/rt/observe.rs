@@ -180,15 +180,13 @@ impl Call {
         self.user_id = Some(principal.user_id);
         self.span
             .record("user_id", tracing::field::display(principal.user_id));
-        let mut ctx = self.ctx.clone().with_principal(principal);
+        let ctx = self.ctx.clone().with_principal(principal);
         if let Some(role) = self.op.role {
-            let current = api
-                .authorizer
+            api.authorizer
                 .authorize(&ctx, self.op, role)
                 .instrument(self.span.clone())
                 .await
                 .map_err(|e| self.fail(e))?;
-            ctx.principal.current_role = Some(current);
         }
         self.enforce_limit_and_feature(api, Some(&ctx.principal))
             .await?;

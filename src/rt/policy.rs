@@ -37,15 +37,15 @@ pub struct Subject {
 
 /// Decides `x-agora-role`.
 pub trait Authorizer: Send + Sync + 'static {
-    /// Reads the caller's current role (never the token's claim, which lags) and returns it when
-    /// it satisfies `required`; otherwise records the refusal (the audit log) and returns
+    /// Reads the caller's current role (never the token's claim, which lags) and passes when it
+    /// grants `required`; otherwise records the refusal (the audit log) and returns
     /// [`ServiceError::Forbidden`]. Called at most once per request.
     fn authorize<'a>(
         &'a self,
         ctx: &'a RequestCtx<Principal>,
         operation: &'static Operation,
         required: &'static str,
-    ) -> PolicyFuture<'a, String>;
+    ) -> PolicyFuture<'a, ()>;
 }
 
 /// Spends `x-agora-rate-limit` budgets.
@@ -87,7 +87,7 @@ impl Authorizer for NoRoles {
         _ctx: &'a RequestCtx<Principal>,
         _operation: &'static Operation,
         required: &'static str,
-    ) -> PolicyFuture<'a, String> {
+    ) -> PolicyFuture<'a, ()> {
         Box::pin(async move {
             Err(ServiceError::Forbidden {
                 message: format!("this operation requires the {required} role"),

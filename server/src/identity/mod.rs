@@ -689,7 +689,6 @@ impl Authenticator for Identity {
                     user_id: verified.user_id,
                     session_id: verified.session_id,
                     roles: vec![verified.role],
-                    current_role: None,
                 });
             }
             match self
@@ -701,7 +700,6 @@ impl Authenticator for Identity {
                     user_id: session.user_id,
                     session_id: verified.session_id,
                     roles: vec![session.role.as_str().to_owned()],
-                    current_role: None,
                 }),
                 Err(DbError::NotFound) => {
                     tracing::debug!(session.id = %verified.session_id, "access token of a revoked session");

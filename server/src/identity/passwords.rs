@@ -36,7 +36,6 @@ pub enum PasswordError {
 /// Hashes and verifies passwords; cheap to clone (the workers are shared).
 #[derive(Clone)]
 pub struct Passwords {
-    params: Params,
     permits: Arc<Semaphore>,
     jobs: SyncSender<Job>,
     dummy_hash: Arc<str>,
@@ -45,7 +44,6 @@ pub struct Passwords {
 impl std::fmt::Debug for Passwords {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Passwords")
-            .field("params", &self.params)
             .field("permits", &self.permits.available_permits())
             .finish()
     }
@@ -200,7 +198,6 @@ impl Passwords {
         let (jobs, rx) = sync_channel(threads);
         start_workers(threads, &params, rx)?;
         let mut passwords = Passwords {
-            params,
             permits: Arc::new(Semaphore::new(threads)),
             jobs,
             dummy_hash: Arc::from(""),
