@@ -10,6 +10,7 @@ pub mod audit;
 pub mod config;
 mod conn;
 mod error;
+pub mod jobs;
 pub mod migrate;
 mod pool;
 mod routing;

@@ -51,6 +51,7 @@ struct Inner {
     replicas: Vec<Replica>,
     recent_writers: RecentWriters,
     shared_marks: std::sync::OnceLock<Arc<dyn WriteMarks>>,
+    job_wakeup: std::sync::OnceLock<Arc<dyn crate::jobs::JobWakeup>>,
 }
 
 /// The database: cheap to clone, shared by every repository.
@@ -119,6 +120,7 @@ impl Db {
                 replicas,
                 recent_writers: RecentWriters::default(),
                 shared_marks: std::sync::OnceLock::new(),
+                job_wakeup: std::sync::OnceLock::new(),
             }),
         };
         db.ping(Target::Primary).await?;
@@ -189,6 +191,21 @@ impl Db {
     /// Shares write marks with other instances (call once at start-up).
     pub fn share_write_marks(&self, marks: Arc<dyn WriteMarks>) {
         let _ = self.inner.shared_marks.set(marks);
+    }
+
+    /// Lets this process's job workers hear of jobs committed through this `Db` at once (call
+    /// once, when the workers start).
+    pub fn set_job_wakeup(&self, wakeup: Arc<dyn crate::jobs::JobWakeup>) {
+        let _ = self.inner.job_wakeup.set(wakeup);
+    }
+
+    pub(crate) fn job_wakeup(&self) -> Option<&Arc<dyn crate::jobs::JobWakeup>> {
+        self.inner.job_wakeup.get()
+    }
+
+    /// The primary's URL (for connections outside the pools, such as the job listener).
+    pub(crate) fn primary_url(&self) -> &str {
+        &self.inner.config.url
     }
 
     async fn marked_elsewhere(&self, user: uuid::Uuid) -> bool {

@@ -66,6 +66,33 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{UtcTime, Uuid};
+
+    /// The durable job queue (see `crate::jobs`).
+    jobs (id) {
+        id -> Uuid,
+        queue -> Text,
+        kind -> Text,
+        payload -> Text,
+        priority -> SmallInt,
+        state -> Text,
+        attempts -> Integer,
+        max_attempts -> Integer,
+        run_at -> UtcTime,
+        created_at -> UtcTime,
+        started_at -> Nullable<UtcTime>,
+        finished_at -> Nullable<UtcTime>,
+        lease_until -> Nullable<UtcTime>,
+        lease_token -> Nullable<Uuid>,
+        worker -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        idempotency_key -> Nullable<Text>,
+        trace_parent -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
-diesel::allow_tables_to_appear_in_same_query!(users, sessions, refresh_tokens, audit_events);
+diesel::allow_tables_to_appear_in_same_query!(users, sessions, refresh_tokens, audit_events, jobs);

@@ -28,6 +28,10 @@ pub struct Uuid;
 #[diesel(sqlite_type(name = "Long"))]
 pub struct UtcTime;
 
+// Timestamps compare chronologically on both backends (timestamptz; microseconds as BIGINT), so
+// MIN/MAX mean what they say.
+impl diesel::sql_types::SqlOrd for UtcTime {}
+
 /// A UUID value for [`Uuid`] columns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, AsExpression, FromSqlRow)]
 #[diesel(sql_type = Uuid)]

@@ -345,3 +345,20 @@ async fn batch(db: &Db, sql: &str) -> Result<(), crate::DbError> {
     })
     .await
 }
+
+/// Retries `f` every 20 ms until it returns `Some`, failing the test after 60 s: for effects
+/// that happen in the background (replication, workers). A bound on liveness, not a timing
+/// assertion.
+pub async fn eventually<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

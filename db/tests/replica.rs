@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use agora_db::testing::eventually;
 use agora_db::testing::{TestDb, with_database};
 use agora_db::users::NewUser;
 use agora_db::{Db, DbConfig, DbError, ReadPolicy, Target, dispatch};
@@ -37,17 +38,6 @@ fn user(handle: &str) -> NewUser {
         display_name: handle.into(),
         password_hash: "x".into(),
     }
-}
-
-/// Retries `f` until it returns `Some`, for at most ~30 s of replication catch-up.
-async fn eventually<T, F: AsyncFnMut() -> Option<T>>(what: &str, mut f: F) -> T {
-    for _ in 0..300 {
-        if let Some(v) = f().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{what} did not happen")
 }
 
 async fn on_replica(db: &Db, sql: &str) {
