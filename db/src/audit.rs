@@ -37,6 +37,12 @@ text_enum! {
         AuditRead => "audit_read",
         /// A caller without the role tried a role-gated operation.
         AdminDenied => "admin_denied",
+        /// An admin listed background jobs.
+        JobsRead => "jobs_read",
+        /// A dead job was retried (by an admin, or `agora jobs retry`).
+        JobRetry => "job_retry",
+        /// A job was discarded (`agora jobs discard`).
+        JobDiscard => "job_discard",
     }
 }
 

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::conn::{PgConn, SqliteConn};
 use crate::pool::{Db, Target};
-use crate::schema::jobs;
+use crate::schema::{audit_events, jobs};
 use crate::sql_types::{DbTime, DbUuid};
 use crate::text_enum::text_enum;
 use crate::{Conn, DbError, dispatch};
@@ -637,26 +637,36 @@ impl Db {
         Ok(rows.into_iter().map(Job::from).collect())
     }
 
-    /// Revives dead job `id`: `ready` now, with a fresh set of attempts (the last error is kept
-    /// until the next one). `NotFound` when there is no such dead job; `Conflict` when a ready
-    /// job with the same kind and key exists (it will do the work).
-    pub async fn retry_dead_job(&self, id: Uuid) -> Result<Job, DbError> {
+    /// Revives dead job `id` and records `audit`, in one transaction: `ready` now, with a fresh
+    /// set of attempts (the last error is kept until the next one). `NotFound` when there is no
+    /// such dead job; `Conflict` when a ready job with the same kind and key exists (it will do
+    /// the work).
+    pub async fn retry_dead_job(
+        &self,
+        id: Uuid,
+        audit: &crate::audit::NewAuditEvent,
+    ) -> Result<Job, DbError> {
         let now = DbTime::now();
+        let event = audit.to_row();
         let mut conn = self.write().await?;
         let row: Row = self
             .run("retry_dead_job", Target::Primary, async {
-                dispatch!(conn, c => diesel::update(jobs::table
-                        .filter(jobs::id.eq(DbUuid(id)))
-                        .filter(jobs::state.eq(JobState::Dead.as_str())))
-                    .set((
-                        jobs::state.eq(JobState::Ready.as_str()),
-                        jobs::attempts.eq(0),
-                        jobs::run_at.eq(now),
-                        jobs::finished_at.eq(None::<DbTime>),
-                    ))
-                    .returning(Row::as_returning())
-                    .get_result(c)
-                    .await)
+                dispatch!(conn, c => c.transaction(async |c| {
+                    let row: Row = diesel::update(jobs::table
+                            .filter(jobs::id.eq(DbUuid(id)))
+                            .filter(jobs::state.eq(JobState::Dead.as_str())))
+                        .set((
+                            jobs::state.eq(JobState::Ready.as_str()),
+                            jobs::attempts.eq(0),
+                            jobs::run_at.eq(now),
+                            jobs::finished_at.eq(None::<DbTime>),
+                        ))
+                        .returning(Row::as_returning())
+                        .get_result(c)
+                        .await?;
+                    diesel::insert_into(audit_events::table).values(&event).execute(c).await?;
+                    Ok::<_, diesel::result::Error>(row)
+                }).await)
             })
             .await?;
         let job = Job::from(row);
@@ -666,20 +676,30 @@ impl Db {
         Ok(job)
     }
 
-    /// Deletes job `id` when it is dead or ready (never a running one: its worker holds it).
-    /// Returns whether it deleted one.
-    pub async fn discard_job(&self, id: Uuid) -> Result<bool, DbError> {
+    /// Deletes job `id` when it is dead or ready (never a running one: its worker holds it) and
+    /// records `audit`, in one transaction. `NotFound` when there is no such job in those states.
+    pub async fn discard_job(
+        &self,
+        id: Uuid,
+        audit: &crate::audit::NewAuditEvent,
+    ) -> Result<(), DbError> {
+        let event = audit.to_row();
         let mut conn = self.write().await?;
-        let n = self
-            .run("discard_job", Target::Primary, async {
-                dispatch!(conn, c => diesel::delete(jobs::table
+        self.run("discard_job", Target::Primary, async {
+            dispatch!(conn, c => c.transaction(async |c| {
+                let n = diesel::delete(jobs::table
                         .filter(jobs::id.eq(DbUuid(id)))
                         .filter(jobs::state.eq_any([JobState::Dead.as_str(), JobState::Ready.as_str()])))
                     .execute(c)
-                    .await)
-            })
-            .await?;
-        Ok(n == 1)
+                    .await?;
+                if n == 0 {
+                    return Err(diesel::result::Error::NotFound);
+                }
+                diesel::insert_into(audit_events::table).values(&event).execute(c).await?;
+                Ok(())
+            }).await)
+        })
+        .await
     }
 
     /// Deletes up to `limit` jobs that succeeded before `before`; returns how many.

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use agora_db::audit::{AuditAction, AuditOutcome, NewAuditEvent};
 use agora_db::both_backends;
 use agora_db::jobs::{ClaimRequest, FailOutcome, JobFilter, JobState, NewJob};
 use agora_db::testing::eventually;
@@ -88,6 +89,10 @@ fn registry(r: &Recorder) -> Registry {
 
 fn workers(db: &agora_db::Db, r: &Recorder) -> Workers {
     Workers::new(db.clone(), registry(r), JobsConfig::default())
+}
+
+fn audit() -> NewAuditEvent {
+    NewAuditEvent::new(AuditAction::JobRetry, AuditOutcome::Success, "test")
 }
 
 fn echo(n: u32) -> NewJob {
@@ -212,7 +217,7 @@ both_backends!(
         );
 
         r.failing.store(false, Ordering::SeqCst);
-        let revived = t.db.retry_dead_job(id).await.expect("retry");
+        let revived = t.db.retry_dead_job(id, &audit()).await.expect("retry");
         assert_eq!((revived.state, revived.attempts), (JobState::Ready, 0));
         assert_eq!(w.run_until_idle().await.expect("run"), 1);
         assert_eq!(
@@ -221,7 +226,7 @@ both_backends!(
         );
         assert!(
             matches!(
-                t.db.retry_dead_job(id).await,
+                t.db.retry_dead_job(id, &audit()).await,
                 Err(agora_db::DbError::NotFound)
             ),
             "only dead jobs are retried"

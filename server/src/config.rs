@@ -61,6 +61,8 @@ pub struct Config {
     /// Feature flags by key (`x-agora-feature` in the contract): `false` switches the
     /// operations gated by the flag off (503 `feature_disabled`). A missing key is on.
     pub features: std::collections::BTreeMap<String, bool>,
+    /// Background jobs: where workers run, leases, retention, per-queue concurrency.
+    pub jobs: agora_jobs::JobsConfig,
 }
 
 /// Schema migrations at start-up.
@@ -195,6 +197,7 @@ impl Default for Config {
             rate_limits: crate::rate_limits::RateLimitConfig::default(),
             auth: AuthConfig::default(),
             features: std::collections::BTreeMap::new(),
+            jobs: agora_jobs::JobsConfig::default(),
         }
     }
 }
@@ -363,9 +366,15 @@ fn figment(sources: &Sources) -> Result<Figment, ConfigErrors> {
     Ok(figment)
 }
 
-/// Keys named after the contract rather than listed in [`KNOWN_KEYS`]: `features.<flag>` and
-/// `rate_limits.classes.<class>.requests|window_secs`, for the flags and classes it declares.
+/// Keys named after the contract or the job queues rather than listed in [`KNOWN_KEYS`]:
+/// `features.<flag>` and `rate_limits.classes.<class>.requests|window_secs`, for the flags and
+/// classes it declares, and `jobs.queues.<queue>.concurrency`.
 fn is_dynamic_key(key: &str) -> bool {
+    if let Some(rest) = key.strip_prefix("jobs.queues.")
+        && let Some((queue, field)) = rest.split_once('.')
+    {
+        return agora_jobs::Queue::parse(queue).is_some() && field == "concurrency";
+    }
     if let Some(flag) = key.strip_prefix("features.") {
         return agora_api::FEATURES.contains(&flag);
     }
@@ -510,6 +519,13 @@ settings! {
     "rate_limits.session_per_user.window_secs" => u64;
     "rate_limits.classes" => std::collections::BTreeMap<String, crate::rate_limits::Limit>;
     "features" => std::collections::BTreeMap<String, bool>;
+    "jobs.in_process" => bool;
+    "jobs.lease_secs" => u64;
+    "jobs.poll_interval_ms" => u64;
+    "jobs.drain_secs" => u64;
+    "jobs.stats_interval_secs" => u64;
+    "jobs.succeeded_retention_secs" => u64;
+    "jobs.queues" => std::collections::BTreeMap<String, agora_jobs::QueueConfig>;
     "redis.url" => Option<String>;
     "redis.key_prefix" => String;
     "redis.pool_size" => u32;
@@ -563,6 +579,7 @@ fn section_problems(figment: &Figment) -> Vec<String> {
     ));
     p.extend(section(figment, "auth", AuthConfig::problems));
     p.extend(section(figment, "features", crate::features::problems));
+    p.extend(section(figment, "jobs", agora_jobs::JobsConfig::problems));
     p.into_iter()
         .map(|line| with_source(figment, line))
         .collect()
@@ -872,6 +889,26 @@ mod tests {
         let err = Config::load(&env(&[("AGORA_RATE_LIMITS__CLASSES__NOPE__REQUESTS", "5")]))
             .expect_err("a class the contract does not name");
         assert!(err.to_string().contains("unknown setting"), "{err}");
+    }
+
+    #[test]
+    fn job_settings_load_and_misspelt_queues_are_refused() {
+        let c = Config::load(&env(&[
+            ("AGORA_JOBS__IN_PROCESS", "false"),
+            ("AGORA_JOBS__QUEUES__EMAIL__CONCURRENCY", "6"),
+        ]))
+        .unwrap();
+        assert!(!c.jobs.in_process);
+        assert_eq!(c.jobs.concurrency(agora_jobs::Queue::Email), 6);
+        let err = Config::load(&env(&[("AGORA_JOBS__QUEUES__EMIAL__CONCURRENCY", "6")]))
+            .expect_err("a misspelt queue");
+        assert!(
+            err.to_string()
+                .contains("AGORA_JOBS__QUEUES__EMIAL__CONCURRENCY"),
+            "{err}"
+        );
+        let err = Config::load(&env(&[("AGORA_JOBS__LEASE_SECS", "1")])).expect_err("too short");
+        assert!(err.to_string().contains("jobs.lease_secs"), "{err}");
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub enum ResourceKind {
     Session,
     /// An audit-log entry.
     AuditEvent,
+    /// A background job.
+    Job,
 }
 
 impl ResourceKind {
@@ -25,6 +27,7 @@ impl ResourceKind {
             ResourceKind::User => "user",
             ResourceKind::Session => "session",
             ResourceKind::AuditEvent => "audit event",
+            ResourceKind::Job => "job",
         }
     }
 }

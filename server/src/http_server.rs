@@ -42,6 +42,7 @@ pub struct RunningServer {
     server: HttpServer<ApiContext<Agora>>,
     lifecycle: Arc<Lifecycle>,
     drain: Duration,
+    workers: Option<agora_jobs::RunningWorkers>,
 }
 
 impl RunningServer {
@@ -56,7 +57,13 @@ impl RunningServer {
         self.lifecycle.set_stopping();
         tracing::info!(drain_secs = self.drain.as_secs(), "shutting down");
         tokio::time::sleep(self.drain).await;
-        self.server.close().await
+        let closed = self.server.close().await;
+        // After the listener: requests that enqueue jobs have finished, and the workers get their
+        // own drain window to finish what they run.
+        if let Some(workers) = self.workers {
+            workers.shutdown().await;
+        }
+        closed
     }
 
     /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
@@ -66,7 +73,8 @@ impl RunningServer {
     }
 }
 
-async fn wait_for_signal() {
+/// Resolves on SIGINT or SIGTERM.
+pub async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -120,6 +128,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
         config.features.clone(),
         config.http.feature_disabled_retry_after_secs,
     ));
+    let jobs_db = db.clone();
     let service = Agora {
         db,
         identity,
@@ -161,10 +170,18 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
             bind: config.http.bind,
             message: e.to_string(),
         })?;
+    let mut workers = None;
     match schema {
-        agora_db::migrate::StartupCheck::Ready => lifecycle.set_ready(),
+        agora_db::migrate::StartupCheck::Ready => {
+            if config.jobs.in_process {
+                workers = Some(crate::jobs::start_workers(&jobs_db, config, &[]));
+            } else {
+                tracing::info!("jobs.in_process is off: `agora worker` processes run the jobs");
+            }
+            lifecycle.set_ready();
+        }
         agora_db::migrate::StartupCheck::Behind { first_pending } => {
-            tracing::warn!(first_pending = %first_pending, "schema is behind and auto-apply is off; staying not-ready");
+            tracing::warn!(first_pending = %first_pending, "schema is behind and auto-apply is off; staying not-ready, no job workers");
             lifecycle.set_schema_behind(first_pending);
         }
     }
@@ -173,5 +190,6 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
         server,
         lifecycle,
         drain: Duration::from_secs(config.http.shutdown_drain_secs),
+        workers,
     })
 }

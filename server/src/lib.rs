@@ -6,6 +6,8 @@ pub mod db_errors;
 pub mod features;
 pub mod http_server;
 pub mod identity;
+pub mod jobs;
+mod paging;
 pub mod rate_limits;
 pub mod secret;
 pub mod service;

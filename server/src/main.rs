@@ -40,6 +40,75 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Run background-job workers only, no HTTP (the cluster shape: set `jobs.in_process = false`
+    /// on the API instances and scale these separately). Stops on SIGINT/SIGTERM after the drain
+    /// window (`jobs.drain_secs`), handing unfinished jobs back.
+    Worker {
+        /// Only these queues (comma-separated): fanout, notify, email, push, analytics,
+        /// maintenance. Default: all.
+        #[arg(long, value_delimiter = ',', value_parser = parse_queue)]
+        queues: Vec<agora_jobs::Queue>,
+    },
+    /// Inspect and repair the background-job queue (retries and discards are audited).
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum JobsCommand {
+    /// Jobs per queue and state, and how long the oldest due job has waited.
+    Stats,
+    /// Jobs, newest first.
+    List {
+        /// Only this state: ready, running, succeeded, dead.
+        #[arg(long, value_parser = parse_state)]
+        state: Option<agora_db::jobs::JobState>,
+        /// Only this queue.
+        #[arg(long)]
+        queue: Option<String>,
+        /// Only this kind.
+        #[arg(long)]
+        kind: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Every field of one job, with its payload.
+    Show {
+        /// The job's id.
+        id: uuid::Uuid,
+    },
+    /// Make a dead job due now with a fresh set of attempts.
+    Retry {
+        /// The job's id.
+        #[arg(required_unless_present = "all_dead", conflicts_with = "all_dead")]
+        id: Option<uuid::Uuid>,
+        /// Retry every dead job instead.
+        #[arg(long)]
+        all_dead: bool,
+        /// With --all-dead: only this queue's.
+        #[arg(long, requires = "all_dead")]
+        queue: Option<String>,
+    },
+    /// Delete a dead or waiting job (a poison job you will not fix).
+    Discard {
+        /// The job's id.
+        id: uuid::Uuid,
+    },
+}
+
+fn parse_queue(s: &str) -> Result<agora_jobs::Queue, String> {
+    agora_jobs::Queue::parse(s).ok_or_else(|| {
+        let known: Vec<&str> = agora_jobs::Queue::ALL.iter().map(|q| q.as_str()).collect();
+        format!("no queue {s:?} (known: {})", known.join(", "))
+    })
+}
+
+fn parse_state(s: &str) -> Result<agora_db::jobs::JobState, String> {
+    agora_db::jobs::JobState::parse(s)
+        .ok_or_else(|| format!("no state {s:?} (known: ready, running, succeeded, dead)"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -96,6 +165,8 @@ fn main() -> ExitCode {
         Command::Serve => serve(config),
         Command::Migrate { command } => migrate(config, command),
         Command::Admin { command } => admin(config, command),
+        Command::Worker { queues } => worker(config, queues),
+        Command::Jobs { command } => jobs(config, command),
     }
 }
 
@@ -113,6 +184,104 @@ async fn open_database(config: &Config) -> Result<agora_db::Db, ExitCode> {
     agora_db::Db::connect(&config.database).await.map_err(|e| {
         eprintln!("cannot open the database: {e}");
         ExitCode::FAILURE
+    })
+}
+
+/// The database, for commands that write through it: writing through a schema this binary
+/// does not match could corrupt data, so a mismatch refuses.
+async fn open_matching_database(config: &Config) -> Result<agora_db::Db, ExitCode> {
+    let db = open_database(config).await?;
+    match agora_db::migrate::status(&db).await {
+        Ok(status) if status.pending().is_empty() && status.refusals().is_empty() => Ok(db),
+        Ok(_) => {
+            eprintln!("the database schema does not match this binary: run `agora migrate verify`");
+            Err(ExitCode::FAILURE)
+        }
+        Err(e) => {
+            eprintln!("cannot read the migration state: {e}");
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn worker(config: Config, queues: Vec<agora_jobs::Queue>) -> ExitCode {
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    runtime.block_on(async {
+        agora_server::telemetry::init_logging(&config.log);
+        let _metrics = agora_server::telemetry::metrics_handle(&config.metrics);
+        let db = match open_matching_database(&config).await {
+            Ok(db) => db,
+            Err(code) => return code,
+        };
+        let running = agora_server::jobs::start_workers(&db, &config, &queues);
+        agora_server::http_server::wait_for_signal().await;
+        running.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}
+
+fn jobs(config: Config, command: JobsCommand) -> ExitCode {
+    use agora_server::jobs::cli;
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    runtime.block_on(async {
+        let db = match open_matching_database(&config).await {
+            Ok(db) => db,
+            Err(code) => return code,
+        };
+        let result = match command {
+            JobsCommand::Stats => db
+                .job_stats()
+                .await
+                .map(|s| print!("{}", cli::render_stats(&s, chrono::Utc::now())))
+                .map_err(cli::JobsCliError::from),
+            JobsCommand::List {
+                state,
+                queue,
+                kind,
+                limit,
+            } => {
+                let filter = agora_db::jobs::JobFilter { state, queue, kind };
+                cli::list(&db, &filter, limit)
+                    .await
+                    .map(|jobs| print!("{}", cli::render_list(&jobs)))
+            }
+            JobsCommand::Show { id } => cli::show(&db, id)
+                .await
+                .map(|job| print!("{}", cli::render_job(&job))),
+            JobsCommand::Retry {
+                id: Some(id),
+                all_dead: false,
+                ..
+            } => cli::retry(&db, id)
+                .await
+                .map(|job| println!("job {} ({}) is due again", job.id, job.kind)),
+            JobsCommand::Retry { queue, .. } => {
+                cli::retry_all_dead(&db, queue)
+                    .await
+                    .map(|(retried, skipped)| {
+                        println!("retried {} dead job(s)", retried.len());
+                        for id in skipped {
+                            println!("skipped {id}: a waiting job of the same kind and key exists");
+                        }
+                    })
+            }
+            JobsCommand::Discard { id } => cli::discard(&db, id)
+                .await
+                .map(|()| println!("job {id} discarded")),
+        };
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        }
     })
 }
 
@@ -194,24 +363,10 @@ fn admin(config: Config, command: AdminCommand) -> ExitCode {
         AdminCommand::Demote { handle } => (handle, false),
     };
     runtime.block_on(async {
-        let db = match open_database(&config).await {
+        let db = match open_matching_database(&config).await {
             Ok(db) => db,
             Err(code) => return code,
         };
-        // Writing through a schema this binary does not match could corrupt data.
-        match agora_db::migrate::status(&db).await {
-            Ok(status) if status.pending().is_empty() && status.refusals().is_empty() => {}
-            Ok(_) => {
-                eprintln!(
-                    "the database schema does not match this binary: run `agora migrate verify`"
-                );
-                return ExitCode::FAILURE;
-            }
-            Err(e) => {
-                eprintln!("cannot read the migration state: {e}");
-                return ExitCode::FAILURE;
-            }
-        }
         match agora_server::identity::admin::set_role_from_cli(&db, &handle, grant).await {
             Ok(user) => {
                 println!(

@@ -263,4 +263,20 @@ impl agora_api::AgoraService for Agora {
     ) -> Result<(), ServiceError> {
         self.identity.revoke_user_sessions(ctx, path.user_id).await
     }
+
+    async fn list_jobs(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        query: types::ListJobsQuery,
+    ) -> Result<types::JobResultsPage, ServiceError> {
+        crate::jobs::admin::list_jobs(&self.db, &self.identity, ctx, query).await
+    }
+
+    async fn retry_job(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::RetryJobPath,
+    ) -> Result<types::Job, ServiceError> {
+        crate::jobs::admin::retry_job(&self.db, &self.identity, ctx, path.job_id).await
+    }
 }

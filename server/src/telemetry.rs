@@ -65,6 +65,7 @@ pub fn metrics_handle(config: &MetricsConfig) -> PrometheusHandle {
 }
 
 fn describe() {
+    agora_jobs::metrics::describe();
     metrics::describe_counter!(
         "http_requests_total",
         "Requests answered, by operation, method and status."

@@ -59,6 +59,8 @@ error_codes! {
     HandleTaken => "handle_taken",
     EmailTaken => "email_taken",
     OwnRoleChange => "own_role_change",
+    JobNotDead => "job_not_dead",
+    JobPendingDuplicate => "job_pending_duplicate",
 }
 
 impl fmt::Display for ErrorCode {

@@ -22,6 +22,8 @@
  * - `handle_taken`: 409 from `register`: another account has this handle (in any letter case).
  * - `email_taken`: 409 from `register`: another account has this email.
  * - `own_role_change`: 409 from `set_user_role`: an admin cannot change their own role.
+ * - `job_not_dead`: 409 from `retry_job`: only a dead job can be retried.
+ * - `job_pending_duplicate`: 409 from `retry_job`: a waiting job of the same kind and idempotency key exists.
  */
 export const KNOWN_ERROR_CODES = [
   "invalid_request",
@@ -41,6 +43,8 @@ export const KNOWN_ERROR_CODES = [
   "handle_taken",
   "email_taken",
   "own_role_change",
+  "job_not_dead",
+  "job_pending_duplicate",
 ] as const;
 
 /** One of [`KNOWN_ERROR_CODES`]. */

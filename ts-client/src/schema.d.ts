@@ -394,6 +394,52 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Background jobs
+         * @description Jobs of the durable queue, newest first: waiting (`ready`), `running`, `succeeded` (kept for
+         *     `jobs.succeeded_retention_secs`) and `dead` (kept until retried or discarded). Filters
+         *     combine; a page token carries no filter, so send the same filters with it. Each call is
+         *     written to the audit log (`jobs_read`).
+         */
+        get: operations["list_jobs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/jobs/{job_id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry a dead job
+         * @description Makes a dead job due now with a fresh set of attempts (its last error stays visible until the
+         *     next attempt fails). Written to the audit log (`job_retry`). 404 when there is no such job;
+         *     409 `job_not_dead` when the job is not dead; 409 `job_pending_duplicate` when a waiting job
+         *     of the same kind and idempotency key exists (it will do the work).
+         */
+        post: operations["retry_job"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -602,7 +648,8 @@ export interface components {
         /**
          * @description What an audit event records: `register`, `login`, `refresh_token_reuse`, `logout`,
          *     `logout_all`, `session_revoke`, `password_change`, `role_change`, `user_sessions_revoke`,
-         *     `audit_read`, `admin_denied`. New actions may be added.
+         *     `audit_read`, `admin_denied`, `jobs_read`, `job_retry`, `job_discard`. New actions may be
+         *     added.
          */
         AuditAction: string;
         /** @description One security event. Never holds secrets or tokens. */
@@ -625,6 +672,72 @@ export interface components {
             user_agent?: string | null;
             /** @description The request that caused it (`cli:<id>` for the command line). */
             request_id: string;
+        };
+        /**
+         * @description Where a job is: `ready` (waiting for its `run_at`, or due and waiting for a worker),
+         *     `running` (leased by a worker), `succeeded`, or `dead` (out of attempts or failed for good).
+         * @enum {string}
+         */
+        JobState: "ready" | "running" | "succeeded" | "dead";
+        /**
+         * @description A job queue: `fanout`, `notify`, `email`, `push`, `analytics`, `maintenance`. New queues may
+         *     be added.
+         */
+        JobQueue: string;
+        /** @description A job kind, e.g. `deliver_notification`. New kinds are added with features. */
+        JobKind: string;
+        /** @description One background job. Its payload is not shown (`agora jobs show` prints it). */
+        Job: {
+            /** Format: uuid */
+            id: string;
+            queue: components["schemas"]["JobQueue"];
+            kind: components["schemas"]["JobKind"];
+            state: components["schemas"]["JobState"];
+            /**
+             * Format: int32
+             * @description Higher runs first within the queue.
+             */
+            priority: number;
+            /**
+             * Format: int32
+             * @description Attempts started so far.
+             */
+            attempts: number;
+            /**
+             * Format: int32
+             * @description Attempts allowed before the job is dead.
+             */
+            max_attempts: number;
+            /**
+             * Format: date-time
+             * @description When the job is (or was) due; for a failed job, when it retries.
+             */
+            run_at: string;
+            /**
+             * Format: date-time
+             * @description When it was enqueued.
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description When the latest attempt started.
+             */
+            started_at?: string | null;
+            /**
+             * Format: date-time
+             * @description When it succeeded or went dead.
+             */
+            finished_at?: string | null;
+            /** @description The worker (`host:pid`) that claimed it last. */
+            worker?: string | null;
+            /** @description The error of the latest failed attempt. */
+            last_error?: string | null;
+        };
+        /** @description A page of jobs. */
+        JobResultsPage: {
+            items: components["schemas"]["Job"][];
+            /** @description Token for the next page; absent on the last one. */
+            next_page?: string | null;
         };
         /** @description A page of audit events. */
         AuditEventResultsPage: {
@@ -1134,6 +1247,64 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    list_jobs: {
+        parameters: {
+            query?: {
+                /** @description Maximum number of items returned by a single call */
+                limit?: number | null;
+                /** @description Token returned by previous call to retrieve the subsequent page */
+                page_token?: string | null;
+                /** @description Only jobs in this state. */
+                state?: components["schemas"]["JobState"];
+                /** @description Only jobs of this queue, e.g. `notify`. */
+                queue?: components["schemas"]["JobQueue"];
+                /** @description Only jobs of this kind, e.g. `deliver_notification`. */
+                kind?: components["schemas"]["JobKind"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of jobs. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobResultsPage"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    retry_job: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The job's id. */
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job, ready to run. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
             };
             "4XX": components["responses"]["ApiError"];
             "5XX": components["responses"]["ApiError"];

@@ -13,8 +13,9 @@ use agora_db::audit::{
 use agora_db::users::{Role, User};
 use agora_db::{Db, DbError, ReadPolicy};
 
-use super::{Identity, forged_page_token, page_size, split_page, stored};
+use super::Identity;
 use crate::db_errors::{ResourceKind, service_error};
+use crate::paging::{forged_page_token, page_size, split_page, stored};
 
 /// Audit page tokens are `a1.<microseconds since the epoch>.<event id>`: the keyset of the last
 /// event returned.

@@ -23,6 +23,7 @@ use agora_db::users::{NewUser, ProfileChanges, Role, User};
 use agora_db::{Db, DbError, ReadPolicy};
 
 use crate::db_errors::{ResourceKind, service_error};
+use crate::paging::{page_size, split_page, stored};
 use passwords::{PasswordError, Passwords};
 use settings::AuthConfig;
 use tokens::{KeyRing, TokenError};
@@ -30,46 +31,11 @@ use tokens::{KeyRing, TokenError};
 /// Longest `User-Agent` kept with a session or audit event, in bytes.
 const USER_AGENT_MAX_BYTES: usize = 512;
 
-/// Page sizes of `list_sessions`.
-const DEFAULT_PAGE_SIZE: u32 = 20;
-const MAX_PAGE_SIZE: u32 = 100;
-/// Page tokens are `s1.<last session id>`: opaque to clients, validated here.
+/// Page tokens of `list_sessions` are `s1.<last session id>`: opaque to clients, validated here.
 const PAGE_TOKEN_PREFIX: &str = "s1.";
 
 fn parse_page_token(token: &str) -> Result<uuid::Uuid, ServiceError> {
-    token
-        .strip_prefix(PAGE_TOKEN_PREFIX)
-        .and_then(|id| uuid::Uuid::parse_str(id).ok())
-        .ok_or_else(forged_page_token)
-}
-
-/// The answer to a `page_token` this API did not issue (tokens are not signed: they are parsed
-/// and checked instead).
-fn forged_page_token() -> ServiceError {
-    ServiceError::invalid(vec![agora_api::rt::Violation {
-        location: agora_api::rt::Location::Query,
-        pointer: "/page_token".into(),
-        rule: "page_token",
-        message: "is not a page token this API issued".into(),
-    }])
-}
-
-/// The page size a caller asked for, within bounds.
-fn page_size(asked: Option<std::num::NonZeroU32>) -> u32 {
-    asked.map_or(DEFAULT_PAGE_SIZE, |l| l.get().min(MAX_PAGE_SIZE))
-}
-
-/// Cuts rows fetched as one more than `size` (which tells whether a next page exists) to the
-/// page, and names the next page by its last row.
-fn split_page<T>(
-    mut rows: Vec<T>,
-    size: u32,
-    token: impl Fn(&T) -> String,
-) -> (Vec<T>, Option<String>) {
-    let more = rows.len() > size as usize;
-    rows.truncate(size as usize);
-    let next = if more { rows.last().map(token) } else { None };
-    (rows, next)
+    crate::paging::parse_id_token(token, PAGE_TOKEN_PREFIX)
 }
 
 /// The one answer to a failed sign-in, whatever failed.
@@ -148,12 +114,6 @@ fn user_agent<P>(ctx: &RequestCtx<P>) -> Option<String> {
     })
 }
 
-/// A value the database returned that the contract's schema refuses (a bug: writes validate).
-fn stored<T: TryFrom<String>>(value: String, what: &str) -> Result<T, ServiceError> {
-    T::try_from(value)
-        .map_err(|_| ServiceError::internal(format!("stored {what} violates the contract")))
-}
-
 fn me(user: User) -> Result<types::Me, ServiceError> {
     Ok(types::Me {
         id: user.id,
@@ -215,7 +175,7 @@ impl Identity {
 
     /// Appends an audit event; a failure is logged, never shown to the caller (the operation it
     /// records has already happened or been refused).
-    async fn audit<P>(
+    pub(crate) async fn audit<P>(
         &self,
         ctx: &RequestCtx<P>,
         actor: Option<uuid::Uuid>,
@@ -231,7 +191,7 @@ impl Identity {
 
     /// The audit event of `action` in this request, for repositories that write it in the same
     /// transaction as the change it records.
-    fn audit_event<P>(
+    pub(crate) fn audit_event<P>(
         &self,
         ctx: &RequestCtx<P>,
         actor: Option<uuid::Uuid>,

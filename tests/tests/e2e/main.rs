@@ -17,6 +17,7 @@ mod redis_outage;
 mod revocation;
 mod v1_accounts;
 mod v1_admin;
+mod v1_admin_jobs;
 mod v1_me;
 mod v1_me_sessions;
 mod v1_meta;

@@ -172,6 +172,17 @@ impl TestApp {
             .into_inner()
     }
 
+    /// Makes `handle` an admin the way an operator does it (`agora admin grant <handle>`) and
+    /// returns a client with `token`.
+    pub async fn grant_admin(&self, handle: &str, token: &str) -> agora_client::Client {
+        let db = self.database().await;
+        let user = agora_server::identity::admin::set_role_from_cli(&db, handle, true)
+            .await
+            .expect("grant");
+        assert_eq!(user.role, agora_db::users::Role::Admin);
+        self.client_with_token(token)
+    }
+
     /// The server's database, to inspect what it wrote.
     pub async fn database(&self) -> agora_db::Db {
         agora_db::Db::connect(&agora_db::DbConfig {
