@@ -12,6 +12,7 @@ mod conn;
 mod error;
 pub mod jobs;
 pub mod migrate;
+pub mod notifications;
 mod pool;
 mod routing;
 pub mod schema;

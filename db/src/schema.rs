@@ -93,6 +93,67 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{UtcTime, Uuid};
+
+    /// One event (or a coalesced group of events) that concerns a user (see `crate::notifications`).
+    notifications (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        kind -> Text,
+        event_id -> Uuid,
+        subject_type -> Nullable<Text>,
+        subject_id -> Nullable<Uuid>,
+        open_group -> Nullable<Text>,
+        actor_count -> BigInt,
+        recent_actors -> Text,
+        details -> Text,
+        in_app -> Bool,
+        created_at -> UtcTime,
+        activity_at -> UtcTime,
+        read_at -> Nullable<UtcTime>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{UtcTime, Uuid};
+
+    /// Everyone who joined a coalesced notification, once each.
+    notification_actors (notification_id, actor_user_id) {
+        notification_id -> Uuid,
+        actor_user_id -> Uuid,
+        at -> UtcTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{UtcTime, Uuid};
+
+    /// Per-kind channel choices a user changed from the defaults.
+    notification_settings (user_id, kind) {
+        user_id -> Uuid,
+        kind -> Text,
+        in_app -> Bool,
+        email -> Bool,
+        push -> Bool,
+        updated_at -> UtcTime,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
-diesel::allow_tables_to_appear_in_same_query!(users, sessions, refresh_tokens, audit_events, jobs);
+diesel::joinable!(notifications -> users (user_id));
+diesel::joinable!(notification_actors -> notifications (notification_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    sessions,
+    refresh_tokens,
+    audit_events,
+    jobs,
+    notifications,
+    notification_actors,
+    notification_settings,
+);

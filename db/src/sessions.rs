@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use crate::jobs::{JobWrites, NewJob};
 use crate::pool::{Db, Target};
 use crate::schema::{refresh_tokens, sessions, users};
 use crate::sql_types::{DbTime, DbUuid};
@@ -218,15 +219,62 @@ impl_session_writes!(crate::conn_types::PgConn, crate::conn_types::SqliteConn);
 impl Db {
     /// Creates a session with its first refresh token, in one transaction.
     pub async fn create_session(&self, new: &NewSession) -> Result<Session, DbError> {
+        let (session, _) = self
+            .create_session_noting_device(new, |_| Vec::new())
+            .await?;
+        Ok(session)
+    }
+
+    /// Creates a session like [`Db::create_session`], and tells whether it comes from a new
+    /// device: the user had sessions before, none with this `User-Agent`. For a new device the
+    /// jobs `on_new_device(session_id)` returns are enqueued in the same transaction.
+    pub async fn create_session_noting_device(
+        &self,
+        new: &NewSession,
+        on_new_device: impl FnOnce(Uuid) -> Vec<NewJob>,
+    ) -> Result<(Session, bool), DbError> {
         let rows = SessionRows::new(new);
+        let jobs = on_new_device(rows.session.id.0);
+        let jobs = jobs.as_slice();
+        let user = DbUuid(new.user_id);
+        let agent = new.user_agent.as_deref();
         let mut conn = self.write().await?;
-        let row: Row = self
+        let (row, new_device): (Row, bool) = self
             .run("create_session", Target::Primary, async {
-                dispatch!(conn, c => c.transaction(async |c| c.insert_session_in_txn(&rows).await).await)
+                dispatch!(conn, c => c.transaction(async |c| {
+                    let before: i64 = sessions::table
+                        .filter(sessions::user_id.eq(user))
+                        .count()
+                        .get_result(c)
+                        .await?;
+                    let same_agent: i64 = match agent {
+                        Some(agent) => sessions::table
+                            .filter(sessions::user_id.eq(user))
+                            .filter(sessions::user_agent.eq(agent))
+                            .count()
+                            .get_result(c)
+                            .await?,
+                        None => sessions::table
+                            .filter(sessions::user_id.eq(user))
+                            .filter(sessions::user_agent.is_null())
+                            .count()
+                            .get_result(c)
+                            .await?,
+                    };
+                    let new_device = before > 0 && same_agent == 0;
+                    let row = c.insert_session_in_txn(&rows).await?;
+                    if new_device {
+                        c.enqueue_in_txn(jobs).await?;
+                    }
+                    Ok::<_, diesel::result::Error>((row, new_device))
+                }).await)
             })
             .await?;
+        if new_device {
+            self.jobs_committed(jobs);
+        }
         self.wrote(new.user_id).await;
-        Ok(row.into())
+        Ok((row.into(), new_device))
     }
 
     /// The session `id` of `user_id` when it is not revoked, with the user's role; `NotFound`

@@ -5,6 +5,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::audit::NewAuditEvent;
+use crate::jobs::{JobWrites, NewJob};
 use crate::pool::{Db, Target};
 use crate::routing::ReadPolicy;
 use crate::schema::{audit_events, users};
@@ -62,6 +63,19 @@ pub struct User {
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// Last update (UTC, microseconds).
     pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Who someone is, in a list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSummary {
+    /// The user.
+    pub id: Uuid,
+    /// Their handle.
+    pub handle: String,
+    /// Their shown name.
+    pub display_name: String,
+    /// Their avatar.
+    pub avatar_url: Option<String>,
 }
 
 /// What `create_user` needs.
@@ -194,7 +208,7 @@ impl Db {
     }
 
     /// A password change in one transaction: the new hash, every other live session of the user
-    /// revoked (all but `keep`), and the audit event. Returns the revoked session ids;
+    /// revoked (all but `keep`), the audit event and `jobs`. Returns the revoked session ids;
     /// `DbError::NotFound` for an unknown user (nothing written).
     pub async fn change_password(
         &self,
@@ -202,6 +216,7 @@ impl Db {
         password_hash: &str,
         keep: Uuid,
         audit: &NewAuditEvent,
+        jobs: &[NewJob],
     ) -> Result<Vec<Uuid>, DbError> {
         let event = audit.to_row();
         let now = DbTime::now();
@@ -218,12 +233,46 @@ impl Db {
                     }
                     let revoked = c.revoke_sessions_on_conn(id, Some(keep), now).await?;
                     diesel::insert_into(audit_events::table).values(&event).execute(c).await?;
+                    c.enqueue_in_txn(jobs).await?;
                     Ok::<_, diesel::result::Error>(revoked)
                 }).await)
             })
             .await?;
+        self.jobs_committed(jobs);
         self.wrote(id).await;
         Ok(revoked)
+    }
+
+    /// The summaries (id, handle, names, avatar) of the users among `ids` that exist, in no
+    /// particular order.
+    pub async fn user_summaries(
+        &self,
+        ids: &[Uuid],
+        policy: ReadPolicy,
+    ) -> Result<Vec<UserSummary>, DbError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<DbUuid> = ids.iter().copied().map(DbUuid).collect();
+        let (mut conn, target) = self.read(policy).await?;
+        let rows: Vec<(DbUuid, String, String, Option<String>)> = self
+            .run("user_summaries", target, async {
+                dispatch!(conn, c => users::table
+                    .filter(users::id.eq_any(&ids))
+                    .select((users::id, users::handle, users::display_name, users::avatar_url))
+                    .load(c)
+                    .await)
+            })
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, handle, display_name, avatar_url)| UserSummary {
+                id: id.0,
+                handle,
+                display_name,
+                avatar_url,
+            })
+            .collect())
     }
 
     /// A user by id; `policy` routes the read (the user themself reads their own writes).

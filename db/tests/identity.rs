@@ -420,7 +420,7 @@ both_backends!(a_password_change_commits_all_or_nothing, |t| async move {
     for (table, op) in [("sessions", "UPDATE"), ("audit_events", "INSERT")] {
         fail_writes_to(&t.db, table, op).await.expect("inject");
         let failed =
-            t.db.change_password(ann.id, "$argon2id$new", current.id, &audit)
+            t.db.change_password(ann.id, "$argon2id$new", current.id, &audit, &[])
                 .await;
         assert!(failed.is_err(), "{table}: the injected failure surfaces");
         stop_failing(&t.db, table, op).await.expect("clear");
@@ -438,7 +438,7 @@ both_backends!(a_password_change_commits_all_or_nothing, |t| async move {
         assert_eq!(row_counts(&t.db).await.expect("counts"), before);
     }
     let revoked =
-        t.db.change_password(ann.id, "$argon2id$new", current.id, &audit)
+        t.db.change_password(ann.id, "$argon2id$new", current.id, &audit, &[])
             .await
             .expect("changes");
     assert_eq!(revoked, [other.id]);
@@ -451,7 +451,7 @@ both_backends!(a_password_change_commits_all_or_nothing, |t| async move {
         .await
         .expect("this device stays signed in");
     assert!(matches!(
-        t.db.change_password(uuid::Uuid::now_v7(), "x", current.id, &audit)
+        t.db.change_password(uuid::Uuid::now_v7(), "x", current.id, &audit, &[])
             .await,
         Err(DbError::NotFound)
     ));

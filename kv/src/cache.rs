@@ -43,8 +43,18 @@ impl CachePolicy {
     }
 }
 
-/// Every cached thing. Empty until the first service caches something; add a row here and in the runbook.
-pub const POLICIES: &[CachePolicy] = &[];
+/// The unread in-app notifications of one user (`get_unread_count`, the badge every client polls).
+pub const UNREAD_NOTIFICATIONS: CachePolicy = CachePolicy {
+    name: "unread_notifications",
+    key_format: "{user_id}",
+    ttl: Duration::from_secs(30),
+    invalidation: "key deleted when a notification of the user is recorded or marked read",
+    on_miss: "count the user's unread rows (read-your-writes routing), then fill",
+    on_redis_failure: "per-instance memory cache, else the database",
+};
+
+/// Every cached thing; add a row here and in the runbook.
+pub const POLICIES: &[CachePolicy] = &[UNREAD_NOTIFICATIONS];
 
 /// A key inside a namespace.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -63,6 +63,8 @@ pub struct Config {
     pub features: std::collections::BTreeMap<String, bool>,
     /// Background jobs: where workers run, leases, retention, per-queue concurrency.
     pub jobs: agora_jobs::JobsConfig,
+    /// Notifications: coalescing.
+    pub notifications: crate::notifications::NotificationsConfig,
 }
 
 /// Schema migrations at start-up.
@@ -198,6 +200,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             features: std::collections::BTreeMap::new(),
             jobs: agora_jobs::JobsConfig::default(),
+            notifications: crate::notifications::NotificationsConfig::default(),
         }
     }
 }
@@ -526,6 +529,7 @@ settings! {
     "jobs.stats_interval_secs" => u64;
     "jobs.succeeded_retention_secs" => u64;
     "jobs.queues" => std::collections::BTreeMap<String, agora_jobs::QueueConfig>;
+    "notifications.coalesce_window_secs" => u64;
     "redis.url" => Option<String>;
     "redis.key_prefix" => String;
     "redis.pool_size" => u32;
@@ -580,6 +584,11 @@ fn section_problems(figment: &Figment) -> Vec<String> {
     p.extend(section(figment, "auth", AuthConfig::problems));
     p.extend(section(figment, "features", crate::features::problems));
     p.extend(section(figment, "jobs", agora_jobs::JobsConfig::problems));
+    p.extend(section(
+        figment,
+        "notifications",
+        crate::notifications::NotificationsConfig::problems,
+    ));
     p.into_iter()
         .map(|line| with_source(figment, line))
         .collect()

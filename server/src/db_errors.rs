@@ -18,6 +18,8 @@ pub enum ResourceKind {
     AuditEvent,
     /// A background job.
     Job,
+    /// A notification.
+    Notification,
 }
 
 impl ResourceKind {
@@ -28,6 +30,7 @@ impl ResourceKind {
             ResourceKind::Session => "session",
             ResourceKind::AuditEvent => "audit event",
             ResourceKind::Job => "job",
+            ResourceKind::Notification => "notification",
         }
     }
 }

@@ -128,11 +128,21 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
         config.features.clone(),
         config.http.feature_disabled_retry_after_secs,
     ));
-    let jobs_db = db.clone();
+    let jobs = crate::jobs::JobDeps {
+        db: db.clone(),
+        kv: kv.clone(),
+        config: config.clone(),
+    };
+    let notifications = crate::notifications::Notifications::new(
+        db.clone(),
+        kv.clone(),
+        config.notifications.clone(),
+    );
     let service = Agora {
         db,
         identity,
         kv,
+        notifications,
         limits: limits.clone(),
         lifecycle: lifecycle.clone(),
         metrics,
@@ -174,7 +184,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
     match schema {
         agora_db::migrate::StartupCheck::Ready => {
             if config.jobs.in_process {
-                workers = Some(crate::jobs::start_workers(&jobs_db, config, &[]));
+                workers = Some(crate::jobs::start_workers(&jobs, &[]));
             } else {
                 tracing::info!("jobs.in_process is off: `agora worker` processes run the jobs");
             }

@@ -7,6 +7,7 @@ pub mod features;
 pub mod http_server;
 pub mod identity;
 pub mod jobs;
+pub mod notifications;
 mod paging;
 pub mod rate_limits;
 pub mod secret;

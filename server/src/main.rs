@@ -216,7 +216,23 @@ fn worker(config: Config, queues: Vec<agora_jobs::Queue>) -> ExitCode {
             Ok(db) => db,
             Err(code) => return code,
         };
-        let running = agora_server::jobs::start_workers(&db, &config, &queues);
+        // Handlers publish and invalidate: Redis in the cluster shape, in process otherwise.
+        let kv = match agora_kv::Kv::connect(&config.redis).await {
+            Ok(kv) => kv,
+            Err(e) => {
+                eprintln!("invalid Redis settings: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        db.share_write_marks(std::sync::Arc::new(
+            agora_server::write_marks::CounterWriteMarks(kv.counter().clone()),
+        ));
+        let deps = agora_server::jobs::JobDeps {
+            db,
+            kv,
+            config: config.clone(),
+        };
+        let running = agora_server::jobs::start_workers(&deps, &queues);
         agora_server::http_server::wait_for_signal().await;
         running.shutdown().await;
         ExitCode::SUCCESS

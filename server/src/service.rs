@@ -91,6 +91,8 @@ pub struct Agora {
     pub identity: Identity,
     /// Redis-or-in-process primitives.
     pub kv: agora_kv::Kv,
+    /// In-app notifications and their settings.
+    pub notifications: crate::notifications::Notifications,
     /// Abuse limits (the adapter spends them; `login` also spends its per-account budget).
     pub limits: Arc<RateLimits>,
     /// Readiness.
@@ -278,5 +280,43 @@ impl agora_api::AgoraService for Agora {
         path: types::RetryJobPath,
     ) -> Result<types::Job, ServiceError> {
         crate::jobs::admin::retry_job(&self.db, &self.identity, ctx, path.job_id).await
+    }
+
+    async fn list_notifications(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        query: types::ListNotificationsQuery,
+    ) -> Result<types::NotificationResultsPage, ServiceError> {
+        self.notifications.list(ctx, query).await
+    }
+
+    async fn get_unread_count(
+        &self,
+        ctx: &RequestCtx<Principal>,
+    ) -> Result<types::UnreadCount, ServiceError> {
+        self.notifications.unread_count(ctx).await
+    }
+
+    async fn mark_notifications_read(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        body: types::MarkNotificationsReadRequest,
+    ) -> Result<types::UnreadCount, ServiceError> {
+        self.notifications.mark_read(ctx, body).await
+    }
+
+    async fn get_notification_settings(
+        &self,
+        ctx: &RequestCtx<Principal>,
+    ) -> Result<types::NotificationSettings, ServiceError> {
+        self.notifications.settings(ctx).await
+    }
+
+    async fn update_notification_settings(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        body: types::NotificationSettingsUpdate,
+    ) -> Result<types::NotificationSettings, ServiceError> {
+        self.notifications.update_settings(ctx, body).await
     }
 }

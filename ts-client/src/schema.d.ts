@@ -440,6 +440,102 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/me/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's notifications
+         * @description In-app notifications, most recent activity first. A coalesced notification (many likes of
+         *     one post) moves to the top when someone joins it, so a page token never repeats an item but
+         *     a notification updated while paging reappears at the top of the next fresh read.
+         *     `unread_only` keeps unread ones; send it again with each page token.
+         */
+        get: operations["list_notifications"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/notifications/unread-count": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * How many notifications are unread
+         * @description The number of unread in-app notifications (a badge). Cached; a new notification or a
+         *     mark-read changes it on the next read.
+         */
+        get: operations["get_unread_count"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/notifications/read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mark notifications read
+         * @description `{}` marks every notification read; `{"up_to": id}` marks that one and every one listed
+         *     after it (older activity), which is what a client that showed the list up to `id` sends;
+         *     `{"ids": [...]}` marks those. Ids of other users' notifications, and already read ones, are
+         *     ignored. 404 when `up_to` names no notification of the caller; 400 when both `up_to` and
+         *     `ids` are sent. Answers the unread count that remains.
+         */
+        post: operations["mark_notifications_read"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/notification-settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Where each kind of notification goes
+         * @description Per kind, whether it is shown in the app, emailed and pushed. Until the caller changes a
+         *     kind, it has the defaults: every kind in the app and pushed; emailed for friend requests,
+         *     accepted requests, admin notices, new sign-ins and password changes (not for likes,
+         *     comments or messages).
+         */
+        get: operations["get_notification_settings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change where notifications go
+         * @description Changes the channels that are present, per kind; everything absent keeps its value. Answers
+         *     the complete settings. Turning a channel off affects notifications created afterwards.
+         */
+        patch: operations["update_notification_settings"];
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -744,6 +840,114 @@ export interface components {
             items: components["schemas"]["AuditEvent"][];
             /** @description Token for the next page; absent on the last one. */
             next_page?: string | null;
+        };
+        /** @description Who someone is, in a list (no bio). */
+        UserSummary: {
+            /** Format: uuid */
+            id: string;
+            handle: components["schemas"]["Handle"];
+            display_name: components["schemas"]["DisplayName"];
+            avatar_url?: string | null;
+        };
+        /**
+         * @description What a notification is about: `friend_request` (someone asked to be friends),
+         *     `friend_accepted` (someone accepted the caller's request), `post_liked` (coalesced: one
+         *     notification per post while unread), `post_commented`, `message_received` (only while the
+         *     caller had no live connection), `admin_notice` (from the operators), `new_login` (a sign-in
+         *     from a device the account had not used) and `password_changed`.
+         * @enum {string}
+         */
+        NotificationKind: "friend_request" | "friend_accepted" | "post_liked" | "post_commented" | "message_received" | "admin_notice" | "new_login" | "password_changed";
+        /** @description The thing a notification is about. */
+        NotificationSubject: {
+            /** @enum {string} */
+            type: "post" | "comment" | "conversation" | "message" | "session" | "user";
+            /** Format: uuid */
+            id: string;
+        };
+        /** @description One in-app notification. */
+        Notification: {
+            /** Format: uuid */
+            id: string;
+            kind: components["schemas"]["NotificationKind"];
+            read: boolean;
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description The latest activity (a coalesced notification moves when someone joins it).
+             */
+            updated_at: string;
+            /**
+             * Format: int64
+             * @description How many different people did it (`A and 49 others` has 50); 0 for system events.
+             */
+            actor_count: number;
+            /** @description The most recent actors, newest first (at most 3). */
+            actors: components["schemas"]["UserSummary"][];
+            /** @description What it is about; absent for events about the account itself. */
+            subject?: components["schemas"]["NotificationSubject"] | null;
+            /** @description A one-line summary in English, e.g. `Ana and 49 others liked your post`. */
+            text: string;
+            /** @description Kind-specific facts, e.g. `user_agent` and `ip` of a `new_login`. */
+            details: {
+                [key: string]: string;
+            };
+        };
+        /** @description A page of notifications. */
+        NotificationResultsPage: {
+            items: components["schemas"]["Notification"][];
+            /** @description Token for the next page; absent on the last one. */
+            next_page?: string | null;
+        };
+        /** @description Unread in-app notifications. */
+        UnreadCount: {
+            /** Format: int64 */
+            count: number;
+        };
+        /** @description `{}` for all, `up_to` for a prefix of the list, or `ids`. */
+        MarkNotificationsReadRequest: {
+            /**
+             * Format: uuid
+             * @description Mark this notification and every one with older activity.
+             */
+            up_to?: string;
+            /** @description Mark these. */
+            ids?: string[];
+        };
+        /** @description Where one kind of notification goes. */
+        ChannelSettings: {
+            in_app: boolean;
+            email: boolean;
+            push: boolean;
+        };
+        /** @description Channels to change for one kind; absent ones keep their value. */
+        ChannelSettingsUpdate: {
+            in_app?: boolean;
+            email?: boolean;
+            push?: boolean;
+        };
+        /** @description Where each kind of notification goes. */
+        NotificationSettings: {
+            friend_request: components["schemas"]["ChannelSettings"];
+            friend_accepted: components["schemas"]["ChannelSettings"];
+            post_liked: components["schemas"]["ChannelSettings"];
+            post_commented: components["schemas"]["ChannelSettings"];
+            message_received: components["schemas"]["ChannelSettings"];
+            admin_notice: components["schemas"]["ChannelSettings"];
+            new_login: components["schemas"]["ChannelSettings"];
+            password_changed: components["schemas"]["ChannelSettings"];
+        };
+        /** @description Changes per kind; absent kinds keep their settings. */
+        NotificationSettingsUpdate: {
+            friend_request?: components["schemas"]["ChannelSettingsUpdate"];
+            friend_accepted?: components["schemas"]["ChannelSettingsUpdate"];
+            post_liked?: components["schemas"]["ChannelSettingsUpdate"];
+            post_commented?: components["schemas"]["ChannelSettingsUpdate"];
+            message_received?: components["schemas"]["ChannelSettingsUpdate"];
+            admin_notice?: components["schemas"]["ChannelSettingsUpdate"];
+            new_login?: components["schemas"]["ChannelSettingsUpdate"];
+            password_changed?: components["schemas"]["ChannelSettingsUpdate"];
         };
     };
     responses: {
@@ -1304,6 +1508,131 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Job"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    list_notifications: {
+        parameters: {
+            query?: {
+                /** @description Maximum number of items returned by a single call */
+                limit?: number | null;
+                /** @description Token returned by previous call to retrieve the subsequent page */
+                page_token?: string | null;
+                /** @description Only unread notifications. */
+                unread_only?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of notifications. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationResultsPage"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    get_unread_count: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The count. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnreadCount"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    mark_notifications_read: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MarkNotificationsReadRequest"];
+            };
+        };
+        responses: {
+            /** @description The unread count after marking. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnreadCount"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    get_notification_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The settings. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationSettings"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    update_notification_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NotificationSettingsUpdate"];
+            };
+        };
+        responses: {
+            /** @description The settings after the change. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationSettings"];
                 };
             };
             "4XX": components["responses"]["ApiError"];

@@ -18,11 +18,13 @@ use std::sync::Arc;
 use agora_api::rt::{AuthFuture, Authenticator, ErrorCode, Principal, RequestCtx, ServiceError};
 use agora_api::types;
 use agora_db::audit::{AuditAction, AuditOutcome, NewAuditEvent};
+use agora_db::notifications::{NotificationKind, SubjectType};
 use agora_db::sessions::{NewSession, Rotation};
 use agora_db::users::{NewUser, ProfileChanges, Role, User};
 use agora_db::{Db, DbError, ReadPolicy};
 
 use crate::db_errors::{ResourceKind, service_error};
+use crate::notifications::NotificationEvent;
 use crate::paging::{page_size, split_page, stored};
 use passwords::{PasswordError, Passwords};
 use settings::AuthConfig;
@@ -217,16 +219,39 @@ impl Identity {
         user: &User,
     ) -> Result<(uuid::Uuid, types::TokenPair), ServiceError> {
         let (refresh, refresh_hash) = tokens::new_refresh_token().map_err(token_failed)?;
-        let session = self
+        let agent = user_agent(ctx);
+        let ip = ctx.client_ip.to_string();
+        // A sign-in from a device the account never used tells the owner, in the same
+        // transaction as the session (so a notice exists exactly when the session does).
+        let mut notice = None;
+        let (session, _) = self
             .db
-            .create_session(&NewSession {
-                user_id: user.id,
-                user_agent: user_agent(ctx),
-                ip: Some(ctx.client_ip.to_string()),
-                refresh_token_hash: refresh_hash,
-            })
+            .create_session_noting_device(
+                &NewSession {
+                    user_id: user.id,
+                    user_agent: agent.clone(),
+                    ip: Some(ip.clone()),
+                    refresh_token_hash: refresh_hash,
+                },
+                |session_id| {
+                    let event = NotificationEvent::new(user.id, NotificationKind::NewLogin)
+                        .subject(SubjectType::Session, session_id)
+                        .detail("ip", ip.clone())
+                        .detail("user_agent", agent.clone().unwrap_or_default());
+                    match event.job(&ctx.trace) {
+                        Ok(job) => vec![job],
+                        Err(e) => {
+                            notice = Some(e);
+                            Vec::new()
+                        }
+                    }
+                },
+            )
             .await
             .map_err(|e| service_error(e, ResourceKind::Session))?;
+        if let Some(e) = notice {
+            tracing::error!(error = %e, "cannot encode the new-login notification");
+        }
         let pair = self.token_pair(user.id, session.id, user.role, refresh)?;
         Ok((session.id, pair))
     }
@@ -555,7 +580,8 @@ impl Identity {
             .hash(&body.new_password)
             .await
             .map_err(hashing_failed)?;
-        // The hash, the other sessions' revocation and the audit event commit together.
+        // The hash, the other sessions' revocation, the audit event and the owner's notice
+        // commit together.
         let success = self.audit_event(
             ctx,
             Some(p.user_id),
@@ -563,9 +589,13 @@ impl Identity {
             target,
             AuditOutcome::Success,
         );
+        let notice = NotificationEvent::new(p.user_id, NotificationKind::PasswordChanged)
+            .detail("ip", ctx.client_ip.to_string())
+            .job(&ctx.trace)
+            .map_err(ServiceError::internal)?;
         let revoked = self
             .db
-            .change_password(p.user_id, &hash, p.session_id, &success)
+            .change_password(p.user_id, &hash, p.session_id, &success, &[notice])
             .await
             .map_err(|e| service_error(e, ResourceKind::User))?;
         self.revoke_everywhere(&revoked).await;

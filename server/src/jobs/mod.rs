@@ -9,14 +9,31 @@ use agora_jobs::{Queue, Registry, RunningWorkers, Workers};
 
 use crate::config::Config;
 
+/// What the handlers need: the database, the Redis-or-in-process primitives, the configuration.
+#[derive(Clone)]
+pub struct JobDeps {
+    /// The database.
+    pub db: agora_db::Db,
+    /// Cache and broker (handlers invalidate and publish).
+    pub kv: agora_kv::Kv,
+    /// The whole configuration.
+    pub config: Config,
+}
+
 /// Every kind this release runs, with its handler.
-pub fn registry(db: &agora_db::Db, config: &Config) -> Registry {
-    agora_jobs::maintenance::register(Registry::new(), db.clone(), &config.jobs)
+pub fn registry(deps: &JobDeps) -> Registry {
+    let notifications = crate::notifications::Notifications::new(
+        deps.db.clone(),
+        deps.kv.clone(),
+        deps.config.notifications.clone(),
+    );
+    let registry = Registry::new().register(notifications.deliverer());
+    agora_jobs::maintenance::register(registry, deps.db.clone(), &deps.config.jobs)
 }
 
 /// Starts workers for `queues` (all when empty).
-pub fn start_workers(db: &agora_db::Db, config: &Config, queues: &[Queue]) -> RunningWorkers {
-    let mut workers = Workers::new(db.clone(), registry(db, config), config.jobs.clone());
+pub fn start_workers(deps: &JobDeps, queues: &[Queue]) -> RunningWorkers {
+    let mut workers = Workers::new(deps.db.clone(), registry(deps), deps.config.jobs.clone());
     if !queues.is_empty() {
         workers = workers.queues(queues);
     }

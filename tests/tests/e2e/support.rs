@@ -200,6 +200,34 @@ impl TestApp {
         client
     }
 
+    /// A client for the same server that sends `User-Agent: <agent>` (a device, to the server).
+    pub fn client_with_user_agent(&self, agent: &str) -> agora_client::Client {
+        let http = reqwest::Client::builder()
+            .user_agent(agent)
+            .build()
+            .expect("client builds");
+        agora_client::Client::new_with_client(
+            &self.base_url,
+            http,
+            agora_client::Credentials::default(),
+        )
+    }
+
+    /// Signs `handle` (registered by [`TestApp::register`]) in from the device `agent`.
+    pub async fn login_from(&self, handle: &str, agent: &str) -> agora_client::types::Session {
+        self.client_with_user_agent(agent)
+            .login()
+            .body(
+                agora_client::types::LoginRequest::builder()
+                    .login(handle)
+                    .password(format!("password-of-{handle}")),
+            )
+            .send()
+            .await
+            .expect("login")
+            .into_inner()
+    }
+
     /// A raw JSON request (for inputs the typed client refuses to build).
     pub async fn raw(
         &self,
@@ -207,12 +235,24 @@ impl TestApp {
         path: &str,
         body: serde_json::Value,
     ) -> (u16, serde_json::Value) {
-        let response = reqwest::Client::new()
+        self.raw_as(None, method, path, body).await
+    }
+
+    /// [`TestApp::raw`], sending `token` as the bearer token when given.
+    pub async fn raw_as(
+        &self,
+        token: Option<&str>,
+        method: reqwest::Method,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let mut request = reqwest::Client::new()
             .request(method, format!("{}{path}", self.base_url))
-            .json(&body)
-            .send()
-            .await
-            .expect("answers");
+            .json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("answers");
         let status = response.status().as_u16();
         let json = response.json().await.unwrap_or(serde_json::Value::Null);
         (status, json)
