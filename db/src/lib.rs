@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod config;
 mod conn;
+pub mod deliveries;
 mod error;
 pub mod jobs;
 pub mod migrate;

@@ -143,6 +143,53 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{UtcTime, Uuid};
+
+    /// One email per notification at most (see `crate::deliveries`).
+    email_deliveries (id) {
+        id -> Uuid,
+        notification_id -> Uuid,
+        user_id -> Uuid,
+        address -> Text,
+        state -> Text,
+        error -> Nullable<Text>,
+        created_at -> UtcTime,
+        sent_at -> Nullable<UtcTime>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::UtcTime;
+
+    /// Addresses that are not emailed again (they bounced).
+    email_suppressions (address) {
+        address -> Text,
+        reason -> Text,
+        detail -> Nullable<Text>,
+        created_at -> UtcTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{UtcTime, Uuid};
+
+    /// Web Push subscriptions of users' browsers.
+    push_subscriptions (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        endpoint -> Text,
+        p256dh -> Text,
+        auth -> Text,
+        user_agent -> Nullable<Text>,
+        created_at -> UtcTime,
+        last_success_at -> Nullable<UtcTime>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(notifications -> users (user_id));
@@ -156,4 +203,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     notifications,
     notification_actors,
     notification_settings,
+    email_deliveries,
+    email_suppressions,
+    push_subscriptions,
 );

@@ -65,6 +65,8 @@ pub struct Config {
     pub jobs: agora_jobs::JobsConfig,
     /// Notifications: coalescing.
     pub notifications: crate::notifications::NotificationsConfig,
+    /// Email delivery (off without `email.smtp_url`).
+    pub email: crate::email::EmailConfig,
 }
 
 /// Schema migrations at start-up.
@@ -201,6 +203,7 @@ impl Default for Config {
             features: std::collections::BTreeMap::new(),
             jobs: agora_jobs::JobsConfig::default(),
             notifications: crate::notifications::NotificationsConfig::default(),
+            email: crate::email::EmailConfig::default(),
         }
     }
 }
@@ -530,6 +533,13 @@ settings! {
     "jobs.succeeded_retention_secs" => u64;
     "jobs.queues" => std::collections::BTreeMap<String, agora_jobs::QueueConfig>;
     "notifications.coalesce_window_secs" => u64;
+    "email.smtp_url" => Option<Secret>;
+    "email.smtp_password" => Option<Secret>;
+    "email.from" => String;
+    "email.daily_cap" => u32;
+    "email.timeout_secs" => u64;
+    "email.public_base_url" => Option<String>;
+    "email.unsubscribe_key" => Option<Secret>;
     "redis.url" => Option<String>;
     "redis.key_prefix" => String;
     "redis.pool_size" => u32;
@@ -589,6 +599,11 @@ fn section_problems(figment: &Figment) -> Vec<String> {
         "notifications",
         crate::notifications::NotificationsConfig::problems,
     ));
+    p.extend(section(
+        figment,
+        "email",
+        crate::email::EmailConfig::problems,
+    ));
     p.into_iter()
         .map(|line| with_source(figment, line))
         .collect()
@@ -628,6 +643,14 @@ fn cross_problems(figment: &Figment) -> Vec<String> {
                 source_of(figment, "auth.keys")
             ));
         }
+    }
+    if production
+        && figment.extract_inner::<Secret>("email.smtp_url").is_ok()
+        && figment
+            .extract_inner::<String>("email.public_base_url")
+            .is_err()
+    {
+        p.push("email.public_base_url: production email needs the public URL of this API for unsubscribe links".into());
     }
     let profile = figment.extract_inner::<Profile>("profile");
     let bind = figment.extract_inner::<SocketAddr>("http.bind");
@@ -939,5 +962,54 @@ mod tests {
         let err =
             Config::load(&env(&[("AGORA_LOG__LEVEL_FILE", "/nonexistent/secret")])).unwrap_err();
         assert!(err.to_string().contains("cannot read"), "{err}");
+    }
+
+    #[test]
+    fn email_settings_are_checked_together() {
+        let c = Config::load(&env(&[
+            ("AGORA_EMAIL__SMTP_URL", "smtp://127.0.0.1:2525"),
+            ("AGORA_EMAIL__DAILY_CAP", "3"),
+        ]))
+        .unwrap();
+        assert_eq!(c.email.daily_cap, 3);
+        assert_eq!(
+            c.email.smtp_url.as_ref().map(Secret::expose),
+            Some("smtp://127.0.0.1:2525")
+        );
+        let err = Config::load(&env(&[
+            ("AGORA_EMAIL__SMTP_URL", "http://mail.example.com"),
+            ("AGORA_EMAIL__FROM", "not an address"),
+            ("AGORA_EMAIL__DAILY_CAP", "0"),
+            ("AGORA_NOTIFICATIONS__COALESCE_WINDOW_SECS", "999999999"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        for key in [
+            "email.smtp_url",
+            "email.from",
+            "email.daily_cap",
+            "notifications.coalesce_window_secs",
+        ] {
+            assert!(err.contains(key), "{key}: {err}");
+        }
+        let err = Config::load(&env(&[
+            ("AGORA_PROFILE", "production"),
+            ("AGORA_HTTP__BIND", "0.0.0.0:8080"),
+            (
+                "AGORA_AUTH__KEYS",
+                "[\"k1:0123456789abcdef0123456789abcdef-prod\"]",
+            ),
+            ("AGORA_EMAIL__SMTP_URL", "smtps://mail.example.com"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("email.public_base_url"), "{err}");
+        let shown = Config::load(&env(&[("AGORA_EMAIL__SMTP_URL", "smtp://u:pw@host:25")]))
+            .unwrap()
+            .to_redacted_toml();
+        assert!(
+            !shown.contains("pw@"),
+            "the URL's password never prints: {shown}"
+        );
     }
 }

@@ -128,11 +128,9 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
         config.features.clone(),
         config.http.feature_disabled_retry_after_secs,
     ));
-    let jobs = crate::jobs::JobDeps {
-        db: db.clone(),
-        kv: kv.clone(),
-        config: config.clone(),
-    };
+    let mut jobs_config = config.clone();
+    let jobs_db = db.clone();
+    let jobs_kv = kv.clone();
     let notifications = crate::notifications::Notifications::new(
         db.clone(),
         kv.clone(),
@@ -143,6 +141,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
         identity,
         kv,
         notifications,
+        unsubscribe: crate::email::unsubscribe_key(config),
         limits: limits.clone(),
         lifecycle: lifecycle.clone(),
         metrics,
@@ -180,6 +179,17 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
             bind: config.http.bind,
             message: e.to_string(),
         })?;
+    // Links in emails point at the address actually bound (port 0 becomes the real port)
+    // unless `email.public_base_url` says where the public reaches this API.
+    jobs_config.http.bind = server.local_addr();
+    let mailer =
+        crate::email::mailer(&jobs_config).map_err(|e| StartError::Config(e.to_string()))?;
+    let jobs = crate::jobs::JobDeps {
+        db: jobs_db,
+        kv: jobs_kv,
+        config: jobs_config,
+        mailer,
+    };
     let mut workers = None;
     match schema {
         agora_db::migrate::StartupCheck::Ready => {

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod db_errors;
+pub mod email;
 pub mod features;
 pub mod http_server;
 pub mod identity;

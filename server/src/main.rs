@@ -54,6 +54,20 @@ enum Command {
         #[command(subcommand)]
         command: JobsCommand,
     },
+    /// Email delivery repairs.
+    Email {
+        #[command(subcommand)]
+        command: EmailCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EmailCommand {
+    /// Email <ADDRESS> again after it bounced (a permanent SMTP refusal suppresses an address).
+    Unsuppress {
+        /// The address, as stored (lowercase).
+        address: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -167,6 +181,7 @@ fn main() -> ExitCode {
         Command::Admin { command } => admin(config, command),
         Command::Worker { queues } => worker(config, queues),
         Command::Jobs { command } => jobs(config, command),
+        Command::Email { command } => email(config, command),
     }
 }
 
@@ -227,10 +242,18 @@ fn worker(config: Config, queues: Vec<agora_jobs::Queue>) -> ExitCode {
         db.share_write_marks(std::sync::Arc::new(
             agora_server::write_marks::CounterWriteMarks(kv.counter().clone()),
         ));
+        let mailer = match agora_server::email::mailer(&config) {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        };
         let deps = agora_server::jobs::JobDeps {
             db,
             kv,
             config: config.clone(),
+            mailer,
         };
         let running = agora_server::jobs::start_workers(&deps, &queues);
         agora_server::http_server::wait_for_signal().await;
@@ -239,17 +262,47 @@ fn worker(config: Config, queues: Vec<agora_jobs::Queue>) -> ExitCode {
     })
 }
 
-fn jobs(config: Config, command: JobsCommand) -> ExitCode {
-    use agora_server::jobs::cli;
+/// Runs `command` on the database of `config` (refusing a schema this binary does not match).
+fn with_database<F, Fut>(config: &Config, command: F) -> ExitCode
+where
+    F: FnOnce(agora_db::Db) -> Fut,
+    Fut: std::future::Future<Output = ExitCode>,
+{
     let runtime = match runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
     };
     runtime.block_on(async {
-        let db = match open_matching_database(&config).await {
-            Ok(db) => db,
-            Err(code) => return code,
-        };
+        match open_matching_database(config).await {
+            Ok(db) => command(db).await,
+            Err(code) => code,
+        }
+    })
+}
+
+fn email(config: Config, command: EmailCommand) -> ExitCode {
+    with_database(&config, async |db| {
+        let EmailCommand::Unsuppress { address } = command;
+        match db.unsuppress_email(&address.trim().to_lowercase()).await {
+            Ok(true) => {
+                println!("{address} will be emailed again");
+                ExitCode::SUCCESS
+            }
+            Ok(false) => {
+                eprintln!("{address} is not suppressed");
+                ExitCode::FAILURE
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+fn jobs(config: Config, command: JobsCommand) -> ExitCode {
+    use agora_server::jobs::cli;
+    with_database(&config, async |db| {
         let result = match command {
             JobsCommand::Stats => db
                 .job_stats()

@@ -93,6 +93,8 @@ pub struct Agora {
     pub kv: agora_kv::Kv,
     /// In-app notifications and their settings.
     pub notifications: crate::notifications::Notifications,
+    /// Checks the one-click unsubscribe links of notification emails.
+    pub unsubscribe: crate::email::unsubscribe::UnsubscribeKey,
     /// Abuse limits (the adapter spends them; `login` also spends its per-account budget).
     pub limits: Arc<RateLimits>,
     /// Readiness.
@@ -318,5 +320,15 @@ impl agora_api::AgoraService for Agora {
         body: types::NotificationSettingsUpdate,
     ) -> Result<types::NotificationSettings, ServiceError> {
         self.notifications.update_settings(ctx, body).await
+    }
+
+    async fn unsubscribe_email(
+        &self,
+        _ctx: &RequestCtx,
+        query: types::UnsubscribeEmailQuery,
+    ) -> Result<(), ServiceError> {
+        self.notifications
+            .unsubscribe(&self.unsubscribe, &query.token)
+            .await
     }
 }

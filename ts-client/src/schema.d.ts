@@ -536,6 +536,30 @@ export interface paths {
         patch: operations["update_notification_settings"];
         trace?: never;
     };
+    "/v1/email/unsubscribe": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * One-click unsubscribe from one kind of email (RFC 8058)
+         * @description The target of the `List-Unsubscribe` header of every notification email (mail clients
+         *     POST `List-Unsubscribe=One-Click` to it, which this operation ignores). The signed token
+         *     names one user and one notification kind; that kind's email is switched off in the
+         *     user's settings. Repeating it changes nothing. 400 when the token is not one this
+         *     server signed.
+         */
+        post: operations["unsubscribe_email"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1634,6 +1658,29 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["NotificationSettings"];
                 };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    unsubscribe_email: {
+        parameters: {
+            query: {
+                /** @description The token from the email's link. */
+                token: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description That kind is no longer emailed. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             "4XX": components["responses"]["ApiError"];
             "5XX": components["responses"]["ApiError"];

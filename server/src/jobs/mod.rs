@@ -18,6 +18,8 @@ pub struct JobDeps {
     pub kv: agora_kv::Kv,
     /// The whole configuration.
     pub config: Config,
+    /// The mailer, when email is on.
+    pub mailer: Option<std::sync::Arc<crate::email::Mailer>>,
 }
 
 /// Every kind this release runs, with its handler.
@@ -27,7 +29,13 @@ pub fn registry(deps: &JobDeps) -> Registry {
         deps.kv.clone(),
         deps.config.notifications.clone(),
     );
-    let registry = Registry::new().register(notifications.deliverer());
+    let mut registry = Registry::new().register(notifications.deliverer(deps.mailer.is_some()));
+    if let Some(mailer) = &deps.mailer {
+        registry = registry.register(crate::email::SendEmailHandler {
+            db: deps.db.clone(),
+            mailer: mailer.clone(),
+        });
+    }
     agora_jobs::maintenance::register(registry, deps.db.clone(), &deps.config.jobs)
 }
 

@@ -90,6 +90,8 @@ pub struct Deliver {
     pub(crate) db: Db,
     pub(crate) kv: agora_kv::Kv,
     pub(crate) coalesce_window: Duration,
+    /// Whether email is configured (`email.smtp_url`).
+    pub(crate) email: bool,
 }
 
 /// The coalescing key of an event: likes of one post join one notification.
@@ -103,7 +105,7 @@ fn group_of(kind: NotificationKind, subject: Option<(SubjectType, Uuid)>) -> Opt
 }
 
 impl Handler<NotificationEvent> for Deliver {
-    async fn run(&self, event: NotificationEvent, _ctx: JobContext) -> Result<(), JobError> {
+    async fn run(&self, event: NotificationEvent, ctx: JobContext) -> Result<(), JobError> {
         let kind = NotificationKind::parse(&event.kind).ok_or_else(|| {
             JobError::permanent(format!("unknown notification kind {:?}", event.kind))
         })?;
@@ -131,7 +133,34 @@ impl Handler<NotificationEvent> for Deliver {
             details: serde_json::to_string(&event.details).map_err(JobError::permanent)?,
             in_app: choice.in_app,
         };
-        let recorded = self.db.record_notification(&new, |_| Vec::new()).await?;
+        // The follow-ups continue this job's trace.
+        let trace = ctx
+            .trace_parent
+            .as_deref()
+            .and_then(agora_jobs::trace::trace_id_of)
+            .and_then(|t| agora_jobs::trace::child_traceparent(t, true));
+        let email = self.email && choice.email;
+        let mut encode_error = None;
+        let recorded = self
+            .db
+            .record_notification(&new, |notification_id| {
+                let mut jobs = Vec::new();
+                if email {
+                    let job = crate::email::SendEmail {
+                        notification_id,
+                        user_id: event.user_id,
+                    };
+                    match agora_jobs::new_job(&job, trace.clone()) {
+                        Ok(job) => jobs.push(job),
+                        Err(e) => encode_error = Some(e),
+                    }
+                }
+                jobs
+            })
+            .await?;
+        if let Some(e) = encode_error {
+            return Err(JobError::permanent(e));
+        }
         match recorded {
             Recorded::Created(n) => self.announce(n, events::Change::Created).await,
             Recorded::Joined(n) => self.announce(n, events::Change::Updated).await,

@@ -100,12 +100,13 @@ impl Notifications {
         Notifications { db, kv, config }
     }
 
-    /// The job handler that delivers notifications.
-    pub fn deliverer(&self) -> Deliver {
+    /// The job handler that delivers notifications; `email` says whether email is on.
+    pub fn deliverer(&self, email: bool) -> Deliver {
         Deliver {
             db: self.db.clone(),
             kv: self.kv.clone(),
             coalesce_window: Duration::from_secs(self.config.coalesce_window_secs),
+            email,
         }
     }
 
@@ -198,6 +199,41 @@ impl Notifications {
             .await
             .map_err(|e| service_error(e, ResourceKind::User))?;
         Ok(channels::to_view(&stored))
+    }
+
+    /// `unsubscribe_email`: switches off the email of the kind the signed token names.
+    pub async fn unsubscribe(
+        &self,
+        key: &crate::email::unsubscribe::UnsubscribeKey,
+        token: &str,
+    ) -> Result<(), ServiceError> {
+        let (user, kind) = key.verify(token).ok_or_else(|| {
+            ServiceError::invalid(vec![Violation {
+                location: Location::Query,
+                pointer: "/token".into(),
+                rule: "token",
+                message: "is not an unsubscribe token this server signed".into(),
+            }])
+        })?;
+        let stored = self
+            .db
+            .notification_settings(user, ReadPolicy::Primary)
+            .await
+            .map_err(|e| service_error(e, ResourceKind::User))?;
+        let mut choice = channels::effective_for(&stored, kind);
+        if !choice.email {
+            return Ok(());
+        }
+        choice.email = false;
+        match self.db.save_notification_settings(user, &[choice]).await {
+            Ok(()) => {
+                tracing::info!(user_id = %user, kind = kind.as_str(), "email unsubscribed");
+                Ok(())
+            }
+            // The account is gone: nothing is emailed to it anyway.
+            Err(agora_db::DbError::Conflict { .. }) => Ok(()),
+            Err(e) => Err(service_error(e, ResourceKind::User)),
+        }
     }
 
     /// `update_notification_settings`.

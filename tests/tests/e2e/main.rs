@@ -1,6 +1,7 @@
 //! End-to-end tests: the real server on an ephemeral loopback port, driven only through the
 //! generated Rust client. Modules mirror the URL tree.
 
+mod smtp_sink;
 mod support;
 
 mod authorization;
@@ -18,6 +19,7 @@ mod revocation;
 mod v1_accounts;
 mod v1_admin;
 mod v1_admin_jobs;
+mod v1_email;
 mod v1_me;
 mod v1_me_notifications;
 mod v1_me_sessions;

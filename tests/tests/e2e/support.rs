@@ -157,12 +157,22 @@ pub fn error_body<T: std::fmt::Debug>(
 impl TestApp {
     /// Registers `handle` (password `password-of-<handle>`) and returns the session.
     pub async fn register(&self, handle: &str) -> agora_client::types::Session {
+        self.register_with_email(handle, &format!("{}@example.com", handle.to_lowercase()))
+            .await
+    }
+
+    /// Registers `handle` with `email` (password `password-of-<handle>`).
+    pub async fn register_with_email(
+        &self,
+        handle: &str,
+        email: &str,
+    ) -> agora_client::types::Session {
         self.client
             .register()
             .body(
                 agora_client::types::RegisterRequest::builder()
                     .handle(handle)
-                    .email(format!("{}@example.com", handle.to_lowercase()))
+                    .email(email)
                     .password(format!("password-of-{handle}"))
                     .display_name(format!("User {handle}")),
             )
