@@ -67,6 +67,8 @@ pub struct Config {
     pub notifications: crate::notifications::NotificationsConfig,
     /// Email delivery (off without `email.smtp_url`).
     pub email: crate::email::EmailConfig,
+    /// Web Push delivery (off without `push.vapid_private_key`).
+    pub push: crate::push::PushConfig,
 }
 
 /// Schema migrations at start-up.
@@ -204,6 +206,7 @@ impl Default for Config {
             jobs: agora_jobs::JobsConfig::default(),
             notifications: crate::notifications::NotificationsConfig::default(),
             email: crate::email::EmailConfig::default(),
+            push: crate::push::PushConfig::default(),
         }
     }
 }
@@ -540,6 +543,11 @@ settings! {
     "email.timeout_secs" => u64;
     "email.public_base_url" => Option<String>;
     "email.unsubscribe_key" => Option<Secret>;
+    "push.vapid_private_key" => Option<Secret>;
+    "push.subject" => String;
+    "push.ttl_secs" => u32;
+    "push.timeout_secs" => u64;
+    "push.allow_insecure_endpoints" => bool;
     "redis.url" => Option<String>;
     "redis.key_prefix" => String;
     "redis.pool_size" => u32;
@@ -651,6 +659,14 @@ fn cross_problems(figment: &Figment) -> Vec<String> {
             .is_err()
     {
         p.push("email.public_base_url: production email needs the public URL of this API for unsubscribe links".into());
+    }
+    if production
+        && matches!(
+            figment.extract_inner::<bool>("push.allow_insecure_endpoints"),
+            Ok(true)
+        )
+    {
+        p.push("push.allow_insecure_endpoints: refused in production (it lets users make the server call internal addresses)".into());
     }
     let profile = figment.extract_inner::<Profile>("profile");
     let bind = figment.extract_inner::<SocketAddr>("http.bind");

@@ -20,6 +20,8 @@ pub enum ResourceKind {
     Job,
     /// A notification.
     Notification,
+    /// A Web Push subscription.
+    PushSubscription,
 }
 
 impl ResourceKind {
@@ -31,6 +33,7 @@ impl ResourceKind {
             ResourceKind::AuditEvent => "audit event",
             ResourceKind::Job => "job",
             ResourceKind::Notification => "notification",
+            ResourceKind::PushSubscription => "push subscription",
         }
     }
 }

@@ -136,12 +136,16 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
         kv.clone(),
         config.notifications.clone(),
     );
+    let pusher = crate::push::Pusher::from_config(&config.push)
+        .map_err(|e| StartError::Config(e.to_string()))?;
     let service = Agora {
         db,
         identity,
         kv,
         notifications,
         unsubscribe: crate::email::unsubscribe_key(config),
+        pusher: pusher.clone(),
+        allow_insecure_push_endpoints: config.push.allow_insecure_endpoints,
         limits: limits.clone(),
         lifecycle: lifecycle.clone(),
         metrics,
@@ -189,6 +193,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
         kv: jobs_kv,
         config: jobs_config,
         mailer,
+        pusher,
     };
     let mut workers = None;
     match schema {

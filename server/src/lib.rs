@@ -10,6 +10,7 @@ pub mod identity;
 pub mod jobs;
 pub mod notifications;
 mod paging;
+pub mod push;
 pub mod rate_limits;
 pub mod secret;
 pub mod service;

@@ -249,11 +249,19 @@ fn worker(config: Config, queues: Vec<agora_jobs::Queue>) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let pusher = match agora_server::push::Pusher::from_config(&config.push) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        };
         let deps = agora_server::jobs::JobDeps {
             db,
             kv,
             config: config.clone(),
             mailer,
+            pusher,
         };
         let running = agora_server::jobs::start_workers(&deps, &queues);
         agora_server::http_server::wait_for_signal().await;

@@ -93,6 +93,10 @@ pub struct Agora {
     pub kv: agora_kv::Kv,
     /// In-app notifications and their settings.
     pub notifications: crate::notifications::Notifications,
+    /// Sends Web Push, when `push.vapid_private_key` is set.
+    pub pusher: Option<std::sync::Arc<crate::push::Pusher>>,
+    /// `push.allow_insecure_endpoints`.
+    pub allow_insecure_push_endpoints: bool,
     /// Checks the one-click unsubscribe links of notification emails.
     pub unsubscribe: crate::email::unsubscribe::UnsubscribeKey,
     /// Abuse limits (the adapter spends them; `login` also spends its per-account budget).
@@ -330,5 +334,34 @@ impl agora_api::AgoraService for Agora {
         self.notifications
             .unsubscribe(&self.unsubscribe, &query.token)
             .await
+    }
+
+    async fn get_push_config(
+        &self,
+        _ctx: &RequestCtx<Principal>,
+    ) -> Result<types::PushConfig, ServiceError> {
+        Ok(crate::push::subscriptions::config(self.pusher.as_ref()))
+    }
+
+    async fn register_push_subscription(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        body: types::PushSubscriptionRequest,
+    ) -> Result<types::PushSubscription, ServiceError> {
+        crate::push::subscriptions::register(
+            &self.db,
+            self.allow_insecure_push_endpoints,
+            ctx,
+            body,
+        )
+        .await
+    }
+
+    async fn delete_push_subscription(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::DeletePushSubscriptionPath,
+    ) -> Result<(), ServiceError> {
+        crate::push::subscriptions::delete(&self.db, ctx, path.subscription_id).await
     }
 }

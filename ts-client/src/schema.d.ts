@@ -560,6 +560,71 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/push/config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Web Push settings for browsers
+         * @description Whether this deployment sends Web Push, and its VAPID public key: pass it as
+         *     `applicationServerKey` to `pushManager.subscribe()`, then register the subscription.
+         */
+        get: operations["get_push_config"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/push-subscriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Register a browser for Web Push
+         * @description Stores the browser's `PushSubscription` (send `subscription.toJSON()`). Notifications
+         *     whose kind the caller pushes are then encrypted for its keys and sent to its endpoint; a
+         *     push service answer of 404 or 410 deletes it. Registering an endpoint again updates its
+         *     keys (and moves it to the caller, for a browser that changed hands). 400 when the
+         *     endpoint is not an `https://` URL of a public host or the keys are not usable.
+         */
+        post: operations["register_push_subscription"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/push-subscriptions/{subscription_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Stop pushing to a browser
+         * @description Deletes one of the caller's subscriptions; 404 for anyone else's.
+         */
+        delete: operations["delete_push_subscription"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -972,6 +1037,34 @@ export interface components {
             admin_notice?: components["schemas"]["ChannelSettingsUpdate"];
             new_login?: components["schemas"]["ChannelSettingsUpdate"];
             password_changed?: components["schemas"]["ChannelSettingsUpdate"];
+        };
+        /** @description Web Push settings. */
+        PushConfig: {
+            /** @description Whether notifications are pushed at all. */
+            enabled: boolean;
+            /** @description The VAPID public key (uncompressed P-256 point, base64url); absent when push is off. */
+            vapid_public_key?: string | null;
+        };
+        /** @description The browser's encryption keys (RFC 8291). */
+        PushSubscriptionKeys: {
+            /** @description Its P-256 public key, base64url. */
+            p256dh: string;
+            /** @description Its 16-byte authentication secret, base64url. */
+            auth: string;
+        };
+        /** @description A browser's `PushSubscription.toJSON()` (its `expirationTime` is accepted and ignored). */
+        PushSubscriptionRequest: {
+            /** @description The push service URL of this browser. */
+            endpoint: string;
+            keys: components["schemas"]["PushSubscriptionKeys"];
+        };
+        /** @description A registered browser. */
+        PushSubscription: {
+            /** Format: uuid */
+            id: string;
+            endpoint: string;
+            /** Format: date-time */
+            created_at: string;
         };
     };
     responses: {
@@ -1676,6 +1769,77 @@ export interface operations {
         requestBody?: never;
         responses: {
             /** @description That kind is no longer emailed. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    get_push_config: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The push settings. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushConfig"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    register_push_subscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PushSubscriptionRequest"];
+            };
+        };
+        responses: {
+            /** @description The stored subscription. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushSubscription"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    delete_push_subscription: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The subscription's id. */
+                subscription_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
             204: {
                 headers: {
                     [name: string]: unknown;

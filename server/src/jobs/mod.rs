@@ -20,6 +20,8 @@ pub struct JobDeps {
     pub config: Config,
     /// The mailer, when email is on.
     pub mailer: Option<std::sync::Arc<crate::email::Mailer>>,
+    /// The Web Push sender, when push is on.
+    pub pusher: Option<std::sync::Arc<crate::push::Pusher>>,
 }
 
 /// Every kind this release runs, with its handler.
@@ -29,7 +31,14 @@ pub fn registry(deps: &JobDeps) -> Registry {
         deps.kv.clone(),
         deps.config.notifications.clone(),
     );
-    let mut registry = Registry::new().register(notifications.deliverer(deps.mailer.is_some()));
+    let mut registry = Registry::new()
+        .register(notifications.deliverer(deps.mailer.is_some(), deps.pusher.is_some()));
+    if let Some(pusher) = &deps.pusher {
+        registry = registry.register(crate::push::SendPushHandler {
+            db: deps.db.clone(),
+            pusher: pusher.clone(),
+        });
+    }
     if let Some(mailer) = &deps.mailer {
         registry = registry.register(crate::email::SendEmailHandler {
             db: deps.db.clone(),

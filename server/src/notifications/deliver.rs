@@ -92,6 +92,8 @@ pub struct Deliver {
     pub(crate) coalesce_window: Duration,
     /// Whether email is configured (`email.smtp_url`).
     pub(crate) email: bool,
+    /// Whether push is configured (`push.vapid_private_key`).
+    pub(crate) push: bool,
 }
 
 /// The coalescing key of an event: likes of one post join one notification.
@@ -140,11 +142,29 @@ impl Handler<NotificationEvent> for Deliver {
             .and_then(agora_jobs::trace::trace_id_of)
             .and_then(|t| agora_jobs::trace::child_traceparent(t, true));
         let email = self.email && choice.email;
+        // Read before the transaction: a browser registered meanwhile misses this one push.
+        let subscriptions = if self.push && choice.push {
+            self.db
+                .push_subscriptions(event.user_id, ReadPolicy::Primary)
+                .await?
+        } else {
+            Vec::new()
+        };
         let mut encode_error = None;
         let recorded = self
             .db
             .record_notification(&new, |notification_id| {
                 let mut jobs = Vec::new();
+                for subscription in &subscriptions {
+                    let job = crate::push::SendPush {
+                        notification_id,
+                        subscription_id: subscription.id,
+                    };
+                    match agora_jobs::new_job(&job, trace.clone()) {
+                        Ok(job) => jobs.push(job),
+                        Err(e) => encode_error = Some(e),
+                    }
+                }
                 if email {
                     let job = crate::email::SendEmail {
                         notification_id,

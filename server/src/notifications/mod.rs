@@ -100,13 +100,15 @@ impl Notifications {
         Notifications { db, kv, config }
     }
 
-    /// The job handler that delivers notifications; `email` says whether email is on.
-    pub fn deliverer(&self, email: bool) -> Deliver {
+    /// The job handler that delivers notifications; `email` and `push` say which channels
+    /// are on.
+    pub fn deliverer(&self, email: bool, push: bool) -> Deliver {
         Deliver {
             db: self.db.clone(),
             kv: self.kv.clone(),
             coalesce_window: Duration::from_secs(self.config.coalesce_window_secs),
             email,
+            push,
         }
     }
 

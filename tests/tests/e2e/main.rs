@@ -1,6 +1,7 @@
 //! End-to-end tests: the real server on an ephemeral loopback port, driven only through the
 //! generated Rust client. Modules mirror the URL tree.
 
+mod push_endpoint;
 mod smtp_sink;
 mod support;
 
@@ -24,5 +25,6 @@ mod v1_me;
 mod v1_me_notifications;
 mod v1_me_sessions;
 mod v1_meta;
+mod v1_push;
 mod v1_sessions;
 mod v1_users;

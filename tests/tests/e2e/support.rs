@@ -284,3 +284,22 @@ pub async fn redis_state(app: &TestApp) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+/// Waits until the client's user has at least `n` notifications (the in-process workers
+/// deliver them); answers them newest first.
+pub async fn wait_for_notifications(
+    client: &agora_client::Client,
+    n: usize,
+) -> Vec<agora_client::types::Notification> {
+    agora_db::testing::eventually("notifications to arrive", async || {
+        let items = client
+            .list_notifications()
+            .send()
+            .await
+            .ok()?
+            .into_inner()
+            .items;
+        (items.len() >= n).then_some(items)
+    })
+    .await
+}

@@ -8,7 +8,7 @@ use agora_db::jobs::{JobFilter, JobState};
 use agora_db::testing::{eventually, row_counts};
 
 use crate::smtp_sink::SmtpSink;
-use crate::support::TestApp;
+use crate::support::{TestApp, wait_for_notifications};
 
 async fn app_with_email(
     sink: &SmtpSink,
@@ -116,17 +116,7 @@ async fn new_device_login_is_emailed_once_and_one_click_unsubscribes(database: O
 
     // The next new device is still shown in the app, and not emailed.
     app.login_from("ann", "Phone/2.0").await;
-    let items = eventually("the second notification", async || {
-        let items = client
-            .list_notifications()
-            .send()
-            .await
-            .ok()?
-            .into_inner()
-            .items;
-        (items.len() == 2).then_some(items)
-    })
-    .await;
+    let items = wait_for_notifications(&client, 2).await;
     assert_eq!(items.len(), 2);
     let db = app.database().await;
     let filter = JobFilter {

@@ -10,7 +10,7 @@ use agora_client::types::{
 use agora_db::testing::{eventually, row_counts};
 
 use crate::e2e_both_backends;
-use crate::support::{TestApp, error_body};
+use crate::support::{TestApp, error_body, wait_for_notifications};
 
 async fn notifications(client: &agora_client::Client, unread_only: bool) -> Vec<Notification> {
     client
@@ -21,15 +21,6 @@ async fn notifications(client: &agora_client::Client, unread_only: bool) -> Vec<
         .expect("list")
         .into_inner()
         .items
-}
-
-/// Waits until the in-process workers delivered `n` notifications to the client's user.
-async fn wait_for(client: &agora_client::Client, n: usize) -> Vec<Notification> {
-    eventually("notifications to arrive", async || {
-        let items = notifications(client, false).await;
-        (items.len() >= n).then_some(items)
-    })
-    .await
 }
 
 async fn unread(client: &agora_client::Client) -> i64 {
@@ -52,7 +43,7 @@ e2e_both_backends!(
         // nothing, which the final count of two shows).
         let laptop = app.login_from("ann", "Laptop/1.0").await;
         app.login_from("ann", "Laptop/1.0").await;
-        let items = wait_for(&client, 1).await;
+        let items = wait_for_notifications(&client, 1).await;
         let n = &items[0];
         assert_eq!(n.kind, NotificationKind::NewLogin);
         assert!(!n.read);
@@ -80,7 +71,7 @@ e2e_both_backends!(
             .send()
             .await
             .expect("change password");
-        let items = wait_for(&client, 2).await;
+        let items = wait_for_notifications(&client, 2).await;
         assert_eq!(items.len(), 2);
         assert_eq!(
             items[0].kind,
@@ -113,7 +104,7 @@ e2e_both_backends!(
         for i in 0..5 {
             app.login_from("ann", &format!("Device/{i}")).await;
         }
-        let all = wait_for(&client, 5).await;
+        let all = wait_for_notifications(&client, 5).await;
         // Pages of two walk the whole list once.
         let mut seen = Vec::new();
         let mut token: Option<String> = None;
@@ -230,11 +221,11 @@ e2e_both_backends!(
         let token = ann.tokens.access_token.clone();
         let client = app.client_with_token(&token);
         app.login_from("ann", "Device/x").await;
-        let items = wait_for(&client, 1).await;
+        let items = wait_for_notifications(&client, 1).await;
         let bo = app.register("bob").await;
         let bo_client = app.client_with_token(&bo.tokens.access_token);
         app.login_from("bob", "Device/y").await;
-        let bos = wait_for(&bo_client, 1).await;
+        let bos = wait_for_notifications(&bo_client, 1).await;
         let db = app.database().await;
         let before = row_counts(&db).await.expect("counts");
 
