@@ -6,6 +6,7 @@
 //! Repositories write one diesel query and run it on either backend with [`dispatch!`]; they
 //! return domain types and [`DbError`], never diesel types.
 
+pub mod analytics;
 pub mod audit;
 pub mod config;
 mod conn;

@@ -190,6 +190,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{UtcTime, Uuid};
+
+    /// Product analytics events (daily partitions on PostgreSQL; see `crate::analytics`).
+    analytics_events (received_at, id) {
+        id -> Uuid,
+        received_at -> UtcTime,
+        occurred_at -> UtcTime,
+        name -> Text,
+        source -> Text,
+        user_id -> Nullable<Uuid>,
+        properties -> Text,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(notifications -> users (user_id));
@@ -206,4 +222,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     email_deliveries,
     email_suppressions,
     push_subscriptions,
+    analytics_events,
 );

@@ -69,6 +69,8 @@ pub struct Config {
     pub email: crate::email::EmailConfig,
     /// Web Push delivery (off without `push.vapid_private_key`).
     pub push: crate::push::PushConfig,
+    /// Product analytics buffering and retention.
+    pub analytics: crate::analytics::AnalyticsConfig,
 }
 
 /// Schema migrations at start-up.
@@ -207,6 +209,7 @@ impl Default for Config {
             notifications: crate::notifications::NotificationsConfig::default(),
             email: crate::email::EmailConfig::default(),
             push: crate::push::PushConfig::default(),
+            analytics: crate::analytics::AnalyticsConfig::default(),
         }
     }
 }
@@ -548,6 +551,11 @@ settings! {
     "push.ttl_secs" => u32;
     "push.timeout_secs" => u64;
     "push.allow_insecure_endpoints" => bool;
+    "analytics.enabled" => bool;
+    "analytics.buffer_events" => usize;
+    "analytics.batch_size" => usize;
+    "analytics.flush_interval_ms" => u64;
+    "analytics.retention_days" => u32;
     "redis.url" => Option<String>;
     "redis.key_prefix" => String;
     "redis.pool_size" => u32;

@@ -43,6 +43,7 @@ pub struct RunningServer {
     lifecycle: Arc<Lifecycle>,
     drain: Duration,
     workers: Option<agora_jobs::RunningWorkers>,
+    analytics: crate::analytics::Flusher,
 }
 
 impl RunningServer {
@@ -58,6 +59,8 @@ impl RunningServer {
         tracing::info!(drain_secs = self.drain.as_secs(), "shutting down");
         tokio::time::sleep(self.drain).await;
         let closed = self.server.close().await;
+        // Buffered analytics become a job before the workers stop (it waits for the next ones).
+        self.analytics.shutdown().await;
         // After the listener: requests that enqueue jobs have finished, and the workers get their
         // own drain window to finish what they run.
         if let Some(workers) = self.workers {
@@ -138,12 +141,14 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
     );
     let pusher = crate::push::Pusher::from_config(&config.push)
         .map_err(|e| StartError::Config(e.to_string()))?;
+    let (analytics, flusher) = crate::analytics::Analytics::start(db.clone(), &config.analytics);
     let service = Agora {
         db,
         identity,
         kv,
         notifications,
         unsubscribe: crate::email::unsubscribe_key(config),
+        analytics,
         pusher: pusher.clone(),
         allow_insecure_push_endpoints: config.push.allow_insecure_endpoints,
         limits: limits.clone(),
@@ -216,5 +221,6 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
         lifecycle,
         drain: Duration::from_secs(config.http.shutdown_drain_secs),
         workers,
+        analytics: flusher,
     })
 }

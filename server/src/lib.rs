@@ -1,6 +1,7 @@
 //! The Agora server: the implementation of the generated `AgoraService` trait and everything needed
 //! to run it (configuration, telemetry, the HTTP server). The `agora` binary is a thin CLI on top.
 
+pub mod analytics;
 pub mod config;
 pub mod db_errors;
 pub mod email;

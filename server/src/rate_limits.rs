@@ -46,7 +46,7 @@ pub struct RateLimitConfig {
     /// Sign-outs and session revocations per user. Default 30 per 60 s.
     pub session_per_user: Limit,
     /// Budgets of the other classes the contract names, per user (per client address on public
-    /// operations). Empty by default.
+    /// operations). Default: `analytics` (`track_events`) 60 per 60 s.
     pub classes: BTreeMap<String, Limit>,
 }
 
@@ -77,7 +77,14 @@ impl Default for RateLimitConfig {
                 requests: 30,
                 window_secs: 60,
             },
-            classes: BTreeMap::new(),
+            // `track_events`: its own budget, so a flood of analytics cannot spend `write`.
+            classes: BTreeMap::from([(
+                "analytics".to_owned(),
+                Limit {
+                    requests: 60,
+                    window_secs: 60,
+                },
+            )]),
         }
     }
 }
@@ -331,16 +338,14 @@ mod class_tests {
         let config = RateLimitConfig::default();
         assert!(config.problems().is_empty(), "{:?}", config.problems());
         assert!(config.limit_of("no_such_class").is_none());
-        let shadowing = RateLimitConfig {
-            classes: BTreeMap::from([(
-                "write".to_owned(),
-                Limit {
-                    requests: 1,
-                    window_secs: 1,
-                },
-            )]),
-            ..RateLimitConfig::default()
-        };
+        let mut shadowing = RateLimitConfig::default();
+        shadowing.classes.insert(
+            "write".to_owned(),
+            Limit {
+                requests: 1,
+                window_secs: 1,
+            },
+        );
         assert_eq!(shadowing.problems().len(), 1, "{:?}", shadowing.problems());
     }
 }

@@ -97,6 +97,8 @@ pub struct Agora {
     pub pusher: Option<std::sync::Arc<crate::push::Pusher>>,
     /// `push.allow_insecure_endpoints`.
     pub allow_insecure_push_endpoints: bool,
+    /// Accepts analytics events (buffered; written by jobs).
+    pub analytics: crate::analytics::Analytics,
     /// Checks the one-click unsubscribe links of notification emails.
     pub unsubscribe: crate::email::unsubscribe::UnsubscribeKey,
     /// Abuse limits (the adapter spends them; `login` also spends its per-account budget).
@@ -163,7 +165,10 @@ impl agora_api::AgoraService for Agora {
         ctx: &RequestCtx,
         body: types::RegisterRequest,
     ) -> Result<types::Session, ServiceError> {
-        self.identity.register(ctx, body).await
+        let session = self.identity.register(ctx, body).await?;
+        self.analytics
+            .track_server("signed_up", Some(session.user.id), serde_json::json!({}));
+        Ok(session)
     }
 
     async fn login(
@@ -174,7 +179,10 @@ impl agora_api::AgoraService for Agora {
         // The adapter spent the per-address budget; the per-account one needs the body. Both
         // come before the password hash, so a flood is refused without costing a hash.
         self.limits.check_auth_account(&body.login).await?;
-        self.identity.login(ctx, body).await
+        let session = self.identity.login(ctx, body).await?;
+        self.analytics
+            .track_server("logged_in", Some(session.user.id), serde_json::json!({}));
+        Ok(session)
     }
 
     async fn refresh_session(
@@ -363,5 +371,13 @@ impl agora_api::AgoraService for Agora {
         path: types::DeletePushSubscriptionPath,
     ) -> Result<(), ServiceError> {
         crate::push::subscriptions::delete(&self.db, ctx, path.subscription_id).await
+    }
+
+    async fn track_events(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        body: types::TrackEventsRequest,
+    ) -> Result<types::TrackEventsAccepted, ServiceError> {
+        crate::analytics::track::track_events(&self.analytics, ctx, body)
     }
 }

@@ -83,4 +83,49 @@ fn describe() {
         "http_requests_in_flight",
         "Requests being handled, by operation."
     );
+    describe_delivery();
+}
+
+/// Notification channels and analytics (see `runbooks/notifications.md`).
+fn describe_delivery() {
+    for (name, help) in [
+        (
+            "emails_sent_total",
+            "Emails the SMTP server accepted, by notification kind.",
+        ),
+        (
+            "emails_skipped_total",
+            "Emails not sent, by reason (suppressed, daily_cap).",
+        ),
+        (
+            "email_send_failures_total",
+            "Failed SMTP sends, by class (transient: retried; permanent: the address is suppressed).",
+        ),
+        (
+            "pushes_sent_total",
+            "Web pushes the push service accepted, by notification kind.",
+        ),
+        (
+            "push_failures_total",
+            "Failed pushes, by class (transient: retried; permanent: refused).",
+        ),
+        (
+            "push_subscriptions_expired_total",
+            "Subscriptions deleted because the push service answered 404 or 410.",
+        ),
+        (
+            "analytics_events_accepted_total",
+            "Analytics events taken into the buffer.",
+        ),
+        (
+            "analytics_events_dropped_total",
+            "Analytics events dropped, by reason (buffer_full, enqueue_failed, disabled, encode).",
+        ),
+        (
+            "analytics_events_written_total",
+            "Analytics events stored by write_analytics jobs.",
+        ),
+    ] {
+        metrics::describe_counter!(name, help);
+    }
 }

@@ -625,6 +625,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Record product analytics events
+         * @description A batch of up to 100 client events. The answer comes once they are buffered, before they
+         *     are stored (a job writes them in batches), and says how many were accepted; when the
+         *     server's buffer is full, events are dropped and counted in `dropped` rather than slowing
+         *     the request down. `properties` of one event is at most 4 KiB as JSON (400 otherwise, and
+         *     nothing of the batch is kept). This operation has its own rate-limit class, `analytics`.
+         */
+        post: operations["track_events"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1065,6 +1089,37 @@ export interface components {
             endpoint: string;
             /** Format: date-time */
             created_at: string;
+        };
+        /** @description One client event. */
+        AnalyticsEvent: {
+            /** @description Dot-separated lowercase words: `screen.viewed`, `post.shared`, `search_used`. */
+            name: string;
+            /**
+             * Format: date-time
+             * @description When it happened on the client; default the time it arrived.
+             */
+            occurred_at?: string;
+            /** @description Free-form facts, at most 4 KiB as JSON. */
+            properties?: {
+                [key: string]: unknown;
+            };
+        };
+        /** @description A batch of events. */
+        TrackEventsRequest: {
+            events: components["schemas"]["AnalyticsEvent"][];
+        };
+        /** @description What happened to a batch. */
+        TrackEventsAccepted: {
+            /**
+             * Format: int32
+             * @description Events buffered for storage.
+             */
+            accepted: number;
+            /**
+             * Format: int32
+             * @description Events dropped because the server's buffer was full.
+             */
+            dropped: number;
         };
     };
     responses: {
@@ -1845,6 +1900,32 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    track_events: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TrackEventsRequest"];
+            };
+        };
+        responses: {
+            /** @description Buffered. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrackEventsAccepted"];
+                };
             };
             "4XX": components["responses"]["ApiError"];
             "5XX": components["responses"]["ApiError"];

@@ -45,6 +45,17 @@ pub fn registry(deps: &JobDeps) -> Registry {
             mailer: mailer.clone(),
         });
     }
+    let retention_days = deps.config.analytics.retention_days;
+    let registry = registry
+        .register(crate::analytics::WriteAnalyticsHandler {
+            db: deps.db.clone(),
+        })
+        .register(crate::analytics::write::PurgeAnalyticsHandler {
+            db: deps.db.clone(),
+        })
+        .every(std::time::Duration::from_secs(3600), move || {
+            crate::analytics::write::PurgeAnalytics { retention_days }
+        });
     agora_jobs::maintenance::register(registry, deps.db.clone(), &deps.config.jobs)
 }
 

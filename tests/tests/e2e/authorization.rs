@@ -144,6 +144,21 @@ async fn call(
     assert_eq!(www.as_deref(), expect.www_authenticate, "{at}");
 }
 
+/// Waits until `signed_up` events are stored `n` times and no analytics batch waits.
+async fn settle_analytics(db: &agora_db::Db, n: i64) {
+    let waiting = agora_db::jobs::JobFilter {
+        kind: Some("write_analytics".into()),
+        state: Some(agora_db::jobs::JobState::Ready),
+        ..Default::default()
+    };
+    agora_db::testing::eventually("analytics to settle", async || {
+        let stored = db.count_analytics_events("signed_up").await.ok()?;
+        let pending = db.list_jobs(&waiting, None, 1).await.ok()?;
+        (stored == n && pending.is_empty()).then_some(())
+    })
+    .await;
+}
+
 async fn sweep(app: &TestApp) {
     // The generated list and the contract agree on what exists and what is public.
     let generated: BTreeSet<(String, bool)> = agora_api::OPERATIONS
@@ -168,6 +183,9 @@ async fn sweep(app: &TestApp) {
     let revoked_token = revoked.tokens.access_token;
 
     let db = app.database().await;
+    // The two sign-ups' analytics events are written in the background: wait for them (and the
+    // job that wrote them) so the counts below change only if a refused call wrote something.
+    settle_analytics(&db, 2).await;
     let before = agora_db::testing::row_counts(&db).await.expect("counts");
 
     let mut swept = BTreeSet::new();
@@ -209,7 +227,10 @@ async fn sweep(app: &TestApp) {
     }
     assert!(role_gated > 0, "the contract has admin operations");
 
-    // Nothing was written, except one `admin_denied` audit event per refused role check.
+    // Nothing was written, except one `admin_denied` audit event per refused role check. A
+    // refused `track_events` that buffered anyway would show up after one flush interval.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    settle_analytics(&db, 2).await;
     let mut after = agora_db::testing::row_counts(&db).await.expect("counts");
     let audited = after.get("audit_events").copied().unwrap_or(0)
         - before.get("audit_events").copied().unwrap_or(0);
@@ -226,6 +247,9 @@ async fn sweep(app: &TestApp) {
 
 e2e_both_backends!(
     every_operation_refuses_the_unauthorised,
-    &[("AGORA_AUTH__KEYS", crate::support::TEST_JWT_KEYS)],
+    &[
+        ("AGORA_AUTH__KEYS", crate::support::TEST_JWT_KEYS),
+        ("AGORA_ANALYTICS__FLUSH_INTERVAL_MS", "20"),
+    ],
     |app| async move { sweep(&app).await }
 );

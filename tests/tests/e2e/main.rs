@@ -21,6 +21,7 @@ mod v1_accounts;
 mod v1_admin;
 mod v1_admin_jobs;
 mod v1_email;
+mod v1_events;
 mod v1_me;
 mod v1_me_notifications;
 mod v1_me_sessions;

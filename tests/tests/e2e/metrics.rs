@@ -2,7 +2,8 @@ use futures::TryStreamExt;
 
 use crate::support::TestApp;
 
-async fn scrape(app: &TestApp) -> String {
+/// The `/metrics` text of `app`.
+pub async fn scrape(app: &TestApp) -> String {
     let response = app.client.get_metrics().send().await.expect("metrics");
     let bytes: Vec<u8> = response
         .into_inner()
