@@ -43,6 +43,8 @@ text_enum! {
         JobRetry => "job_retry",
         /// A job was discarded (`agora jobs discard`).
         JobDiscard => "job_discard",
+        /// An operator sent an admin notice.
+        AdminNotice => "admin_notice",
     }
 }
 

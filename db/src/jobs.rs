@@ -374,6 +374,28 @@ impl Db {
         Ok(ids)
     }
 
+    /// Enqueues `jobs` and records `audit` in one transaction (an operator's action that is a
+    /// job, e.g. an admin notice).
+    pub async fn enqueue_audited(
+        &self,
+        jobs: &[NewJob],
+        audit: &crate::audit::NewAuditEvent,
+    ) -> Result<Vec<Option<Uuid>>, DbError> {
+        let event = audit.to_row();
+        let mut conn = self.write().await?;
+        let ids = self
+            .run("enqueue_audited", Target::Primary, async {
+                dispatch!(conn, c => c.transaction(async |c| {
+                    let ids = c.enqueue_in_txn(jobs).await?;
+                    diesel::insert_into(audit_events::table).values(&event).execute(c).await?;
+                    Ok::<_, diesel::result::Error>(ids)
+                }).await)
+            })
+            .await?;
+        self.jobs_committed(jobs);
+        Ok(ids)
+    }
+
     /// Call after a transaction that enqueued `jobs` committed: counts them and wakes this
     /// process's workers (other processes learn of them through NOTIFY or their poll).
     pub(crate) fn jobs_committed(&self, jobs: &[NewJob]) {

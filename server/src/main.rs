@@ -137,6 +137,15 @@ enum AdminCommand {
         /// The account's handle, in any letter case.
         handle: String,
     },
+    /// Send the account <HANDLE> an admin notice (in the app, and by email and push per its
+    /// settings for `admin_notice`).
+    Notify {
+        /// The account's handle, in any letter case.
+        handle: String,
+        /// The notice, up to 2000 characters.
+        #[arg(long)]
+        message: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -438,6 +447,7 @@ fn admin(config: Config, command: AdminCommand) -> ExitCode {
     let (handle, grant) = match command {
         AdminCommand::Grant { handle } => (handle, true),
         AdminCommand::Demote { handle } => (handle, false),
+        AdminCommand::Notify { handle, message } => return notify(config, handle, message),
     };
     runtime.block_on(async {
         let db = match open_matching_database(&config).await {
@@ -458,6 +468,26 @@ fn admin(config: Config, command: AdminCommand) -> ExitCode {
             }
         }
     })
+}
+
+fn notify(config: Config, handle: String, message: String) -> ExitCode {
+    with_database(
+        &config,
+        async |db| match agora_server::notifications::notice::notify_from_cli(
+            &db, &handle, &message,
+        )
+        .await
+        {
+            Ok(user) => {
+                println!("notice queued for {handle} ({user})");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+    )
 }
 
 fn serve(config: Config) -> ExitCode {

@@ -224,3 +224,40 @@ async fn a_worker_process_runs_its_queues_and_stops_on_sigterm() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_notice_is_queued_from_the_command_line() {
+    let (url, db) = migrated("notify-cli").await;
+    db.create_user(&agora_db::users::NewUser {
+        handle: "Ann".into(),
+        email: "ann@example.com".into(),
+        display_name: "Ann".into(),
+        password_hash: "$argon2id$x".into(),
+    })
+    .await
+    .expect("user");
+    let (code, stdout, stderr) = agora(
+        &url,
+        &["admin", "notify", "ann", "--message", "Hello from ops"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("notice queued for ann"), "{stdout}");
+    let filter = JobFilter {
+        kind: Some("deliver_notification".into()),
+        ..Default::default()
+    };
+    let jobs = db.list_jobs(&filter, None, 10).await.expect("jobs");
+    assert_eq!(jobs.len(), 1);
+    assert!(
+        jobs[0].payload.contains("Hello from ops"),
+        "{}",
+        jobs[0].payload
+    );
+    let (code, _, stderr) = agora(&url, &["admin", "notify", "nobody", "--message", "x"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no user has the handle"), "{stderr}");
+    assert_eq!(
+        db.list_jobs(&filter, None, 10).await.expect("jobs").len(),
+        1
+    );
+}

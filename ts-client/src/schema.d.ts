@@ -857,8 +857,8 @@ export interface components {
         /**
          * @description What an audit event records: `register`, `login`, `refresh_token_reuse`, `logout`,
          *     `logout_all`, `session_revoke`, `password_change`, `role_change`, `user_sessions_revoke`,
-         *     `audit_read`, `admin_denied`, `jobs_read`, `job_retry`, `job_discard`. New actions may be
-         *     added.
+         *     `audit_read`, `admin_denied`, `jobs_read`, `job_retry`, `job_discard`, `admin_notice`. New
+         *     actions may be added.
          */
         AuditAction: string;
         /** @description One security event. Never holds secrets or tokens. */

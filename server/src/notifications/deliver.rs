@@ -72,6 +72,11 @@ impl NotificationEvent {
         self
     }
 
+    /// The job row, for a cause outside any request (the command line).
+    pub fn job_without_trace(&self) -> Result<agora_db::jobs::NewJob, agora_jobs::EncodeError> {
+        agora_jobs::new_job(self, None)
+    }
+
     /// The job row, carrying the request's trace.
     pub fn job(
         &self,

@@ -8,6 +8,7 @@
 pub mod channels;
 pub mod deliver;
 pub mod events;
+pub mod notice;
 pub mod text;
 pub mod unread;
 pub mod views;

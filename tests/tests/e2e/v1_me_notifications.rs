@@ -348,3 +348,61 @@ async fn a_notification_is_published_on_the_users_channel_across_instances() {
     assert_eq!(message["notification"]["kind"], "new_login");
     assert_eq!(message["unread_count"], 1);
 }
+
+e2e_both_backends!(
+    an_operator_notice_reaches_the_user_and_is_audited,
+    &[],
+    |app| async move {
+        use agora_server::notifications::notice::{NoticeError, notify_from_cli};
+        let ann = app.register("ann").await;
+        let client = app.client_with_token(&ann.tokens.access_token);
+        let db = app.database().await;
+        // What `agora admin notify ann --message …` does.
+        let user = notify_from_cli(&db, "ANN", "Maintenance tonight at 22:00 UTC")
+            .await
+            .expect("queued");
+        assert_eq!(user, ann.user.id);
+        let items = wait_for_notifications(&client, 1).await;
+        assert_eq!(items[0].kind, NotificationKind::AdminNotice);
+        assert_eq!(
+            items[0].details.get("message").map(String::as_str),
+            Some("Maintenance tonight at 22:00 UTC")
+        );
+        let audited = db
+            .list_audit_events(
+                &agora_db::audit::AuditFilter {
+                    action: Some("admin_notice".into()),
+                    ..Default::default()
+                },
+                None,
+                10,
+                agora_db::ReadPolicy::Primary,
+            )
+            .await
+            .expect("audit");
+        assert_eq!(audited.len(), 1);
+        assert_eq!(
+            audited[0].target.as_deref(),
+            Some(format!("user:{user}").as_str())
+        );
+
+        let before = row_counts(&db).await.expect("counts");
+        assert!(matches!(
+            notify_from_cli(&db, "nobody", "hello").await,
+            Err(NoticeError::UnknownUser(_))
+        ));
+        assert!(matches!(
+            notify_from_cli(&db, "ann", "   ").await,
+            Err(NoticeError::BadMessage)
+        ));
+        assert!(matches!(
+            notify_from_cli(&db, "ann", &"x".repeat(2001)).await,
+            Err(NoticeError::BadMessage)
+        ));
+        assert_eq!(
+            row_counts(&db).await.expect("counts"),
+            before,
+            "refusals write nothing"
+        );
+    }
+);
