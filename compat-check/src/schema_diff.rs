@@ -594,6 +594,32 @@ impl PairCtx<'_, '_> {
         }
     }
 
+    /// Whether every value of the enums of both sides satisfies `bound` (of keyword `kw`), so
+    /// adding or moving the bound admits or refuses nothing.
+    fn enum_within(&self, kw: &str, bound: Option<(f64, bool)>) -> bool {
+        let (Some(old), Some(new)) = (self.old.enum_values, self.new.enum_values) else {
+            return false;
+        };
+        let Some((limit, exclusive)) = bound else {
+            return false;
+        };
+        let fits = |v: &serde_json::Value| -> bool {
+            let measure = match kw {
+                "maxLength" | "minLength" => v.as_str().map(|s| s.chars().count() as f64),
+                "maximum" | "minimum" => v.as_f64(),
+                _ => None,
+            };
+            let Some(m) = measure else { return false };
+            match (kw.starts_with("max"), exclusive) {
+                (true, false) => m <= limit,
+                (true, true) => m < limit,
+                (false, false) => m >= limit,
+                (false, true) => m > limit,
+            }
+        };
+        old.iter().chain(new.iter()).all(fits)
+    }
+
     fn bounds(&mut self) {
         const TABLE: [(&str, &str, &str); 8] = [
             ("maximum", "request-max-decreased", "response-max-increased"),
@@ -665,6 +691,12 @@ impl PairCtx<'_, '_> {
                 Some((v, true)) => format!("{v} (exclusive)"),
                 Some((v, false)) => v.to_string(),
             };
+            // Every enum value already fits the bound that matters: nothing changes on the wire.
+            if (self.req() && narrowed && self.enum_within(kw, n))
+                || (!self.req() && widened && self.enum_within(kw, o))
+            {
+                continue;
+            }
             if self.req() && narrowed {
                 let what = self.what();
                 let msg = format!("`{what}` {kw} tightened from {} to {}", show(o), show(n));
@@ -678,7 +710,10 @@ impl PairCtx<'_, '_> {
     }
 
     fn pattern(&mut self) {
-        let (o, n) = (self.old.pattern, self.new.pattern);
+        // A pattern that matches every string constrains nothing: going to or from one is
+        // going from or to no pattern.
+        let o = self.old.pattern.filter(|p| !matches_everything(p));
+        let n = self.new.pattern.filter(|p| !matches_everything(p));
         if o == n {
             return;
         }
@@ -1023,6 +1058,22 @@ fn kw_static(kw: &str) -> &'static str {
         .copied()
         .find(|k| *k == kw)
         .unwrap_or("")
+}
+
+/// Whether an (ECMA-262, unanchored) `pattern` matches every string: the empty pattern and the
+/// usual spellings of "anything". Conservative: an unlisted pattern is treated as constraining.
+fn matches_everything(pattern: &str) -> bool {
+    matches!(
+        pattern,
+        "" | ".*"
+            | "^.*"
+            | ".*$"
+            | "(.*)"
+            | "[\\s\\S]*"
+            | "^[\\s\\S]*$"
+            | "[\\S\\s]*"
+            | "^[\\S\\s]*$"
+    )
 }
 
 #[cfg(test)]
