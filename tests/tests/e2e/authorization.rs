@@ -249,6 +249,8 @@ e2e_both_backends!(
     every_operation_refuses_the_unauthorised,
     &[
         ("AGORA_AUTH__KEYS", crate::support::TEST_JWT_KEYS),
+        // On here (TestApp switches it off): a refused `track_events` must buffer nothing.
+        ("AGORA_ANALYTICS__ENABLED", "true"),
         ("AGORA_ANALYTICS__FLUSH_INTERVAL_MS", "20"),
     ],
     |app| async move { sweep(&app).await }

@@ -33,6 +33,9 @@ impl TestApp {
                 "AGORA_DATABASE__URL".into(),
                 format!("sqlite://{}", database.display()),
             ),
+            // Analytics rows arrive in the background (after a flush interval), which would
+            // race every "nothing was written" row count; the analytics tests switch it on.
+            ("AGORA_ANALYTICS__ENABLED".into(), "false".into()),
         ];
         // A test's own settings replace the defaults above.
         vars.retain(|(k, _)| !env.iter().any(|(e, _)| e == k));
@@ -50,13 +53,17 @@ impl TestApp {
         let server = agora_server::start(&config).await?;
         let base_url = format!("http://{}", server.local_addr());
         let client = agora_client::Client::connect(&base_url).expect("client builds");
-        Ok(Self {
+        let app = Self {
             server: Some(server),
             client,
             base_url,
             database_url,
             sqlite_file: database,
-        })
+        };
+        if config.jobs.in_process {
+            app.settle_periodic_jobs().await;
+        }
+        Ok(app)
     }
 }
 
@@ -191,6 +198,28 @@ impl TestApp {
             .expect("grant");
         assert_eq!(user.role, agora_db::users::Role::Admin);
         self.client_with_token(token)
+    }
+
+    /// Waits (briefly) until the workers enqueued their periodic maintenance jobs, which they
+    /// do right after start: tests that compare row counts must not see them arrive.
+    async fn settle_periodic_jobs(&self) {
+        let db = self.database().await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        for kind in ["purge_succeeded_jobs", "purge_analytics"] {
+            let filter = agora_db::jobs::JobFilter {
+                kind: Some(kind.into()),
+                ..Default::default()
+            };
+            while std::time::Instant::now() < deadline
+                && db
+                    .list_jobs(&filter, None, 1)
+                    .await
+                    .map(|j| j.is_empty())
+                    .unwrap_or(false)
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
     }
 
     /// The server's database, to inspect what it wrote.

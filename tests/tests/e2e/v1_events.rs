@@ -36,7 +36,10 @@ async fn stored(db: &agora_db::Db, name: &str, n: i64) {
 
 e2e_both_backends!(
     client_and_server_events_are_written_in_batches,
-    &[("AGORA_ANALYTICS__FLUSH_INTERVAL_MS", "50")],
+    &[
+        ("AGORA_ANALYTICS__ENABLED", "true"),
+        ("AGORA_ANALYTICS__FLUSH_INTERVAL_MS", "50")
+    ],
     |app| async move {
         let ann = app.register("ann").await;
         let client = app.client_with_token(&ann.tokens.access_token);
@@ -59,7 +62,10 @@ e2e_both_backends!(
 
 e2e_both_backends!(
     a_refused_batch_keeps_nothing,
-    &[("AGORA_ANALYTICS__FLUSH_INTERVAL_MS", "50")],
+    &[
+        ("AGORA_ANALYTICS__ENABLED", "true"),
+        ("AGORA_ANALYTICS__FLUSH_INTERVAL_MS", "50")
+    ],
     |app| async move {
         let ann = app.register("ann").await;
         let token = ann.tokens.access_token.clone();
@@ -107,6 +113,7 @@ e2e_both_backends!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_buffer_drops_and_counts_instead_of_blocking() {
     let app = TestApp::start_with(&[
+        ("AGORA_ANALYTICS__ENABLED", "true"),
         ("AGORA_ANALYTICS__BUFFER_EVENTS", "5"),
         ("AGORA_ANALYTICS__BATCH_SIZE", "5000"),
         ("AGORA_ANALYTICS__FLUSH_INTERVAL_MS", "600000"),
@@ -140,6 +147,7 @@ async fn a_full_buffer_drops_and_counts_instead_of_blocking() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn analytics_has_its_own_budget() {
     let app = TestApp::start_with(&[
+        ("AGORA_ANALYTICS__ENABLED", "true"),
         ("AGORA_RATE_LIMITS__CLASSES__ANALYTICS__REQUESTS", "2"),
         ("AGORA_RATE_LIMITS__CLASSES__ANALYTICS__WINDOW_SECS", "3600"),
     ])
