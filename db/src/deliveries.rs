@@ -157,17 +157,17 @@ impl Db {
                     .count()
                     .get_result(c)
                     .await?;
+                let id = existing.as_ref().map_or_else(Uuid::now_v7, |(id, _)| id.0);
                 let (state, claim) = if suppressed > 0 {
                     (EmailState::Suppressed, EmailClaim::Suppressed)
                 } else if sent_today >= cap {
                     (EmailState::Capped, EmailClaim::Capped)
                 } else {
-                    let id = existing.as_ref().map_or_else(Uuid::now_v7, |(id, _)| id.0);
                     (EmailState::Sending, EmailClaim::Send(id))
                 };
                 match existing {
-                    Some((id, _)) => {
-                        diesel::update(email_deliveries::table.find(id))
+                    Some(_) => {
+                        diesel::update(email_deliveries::table.find(DbUuid(id)))
                             .set((
                                 email_deliveries::state.eq(state.as_str()),
                                 email_deliveries::address.eq(address),
@@ -176,10 +176,6 @@ impl Db {
                             .await?;
                     }
                     None => {
-                        let id = match claim {
-                            EmailClaim::Send(id) => id,
-                            _ => Uuid::now_v7(),
-                        };
                         diesel::insert_into(email_deliveries::table)
                             .values((
                                 email_deliveries::id.eq(DbUuid(id)),

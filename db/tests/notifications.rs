@@ -494,3 +494,79 @@ async fn concurrent_likes_on_postgres_make_one_row_with_an_exact_count() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].actor_count, 24);
 }
+
+#[derive(diesel::QueryableByName)]
+struct PlanLine {
+    #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+    line: String,
+}
+
+/// The plan of `sql` with sequential scans discouraged: which index the query shape can use.
+async fn plan(t: &agora_db::testing::TestDb, sql: &str) -> String {
+    use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+    let mut conn = t.db.write().await.expect("conn");
+    let agora_db::Conn::Pg(c) = &mut conn else {
+        panic!("a PostgreSQL connection");
+    };
+    let c: &mut agora_db::conn_types::PgConn = c;
+    c.batch_execute("SET enable_seqscan = off")
+        .await
+        .expect("set");
+    if sql.starts_with("ANALYZE") {
+        c.batch_execute(sql).await.expect("analyze");
+        return String::new();
+    }
+    let lines: Vec<PlanLine> = diesel::sql_query(format!("EXPLAIN {sql}"))
+        .load(c)
+        .await
+        .expect("explain");
+    c.batch_execute("RESET enable_seqscan")
+        .await
+        .expect("reset");
+    lines
+        .into_iter()
+        .map(|l| l.line)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The two queries every client runs most (the list and the unread badge) are served by the
+/// partial indexes made for them, not by scanning a user's whole history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_list_and_the_badge_use_their_indexes_on_postgres() {
+    let Some(t) = agora_db::testing::TestDb::postgres().await else {
+        return;
+    };
+    let ann = user(&t.db, "ann").await;
+    // A realistic shape: a long read history and a few unread on top.
+    for i in 0..205 {
+        if i == 200 {
+            t.db.mark_notifications_read(ann, &MarkRead::All)
+                .await
+                .expect("read");
+        }
+        t.db.record_notification(&event(ann, NotificationKind::AdminNotice), |_| Vec::new())
+            .await
+            .expect("record");
+    }
+    plan(&t, "ANALYZE notifications").await;
+    let list = plan(
+        &t,
+        &format!(
+            "SELECT * FROM notifications WHERE user_id = '{ann}' AND in_app = true \
+             ORDER BY activity_at DESC, id DESC LIMIT 21"
+        ),
+    )
+    .await;
+    assert!(list.contains("notifications_list_idx"), "{list}");
+    assert!(!list.contains("Sort"), "the index gives the order: {list}");
+    let badge = plan(
+        &t,
+        &format!(
+            "SELECT count(*) FROM notifications WHERE user_id = '{ann}' AND in_app = true \
+             AND read_at IS NULL"
+        ),
+    )
+    .await;
+    assert!(badge.contains("notifications_unread_idx"), "{badge}");
+}

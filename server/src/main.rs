@@ -440,21 +440,15 @@ fn migrate(config: Config, command: MigrateCommand) -> ExitCode {
 }
 
 fn admin(config: Config, command: AdminCommand) -> ExitCode {
-    let runtime = match runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
     let (handle, grant) = match command {
         AdminCommand::Grant { handle } => (handle, true),
         AdminCommand::Demote { handle } => (handle, false),
         AdminCommand::Notify { handle, message } => return notify(config, handle, message),
     };
-    runtime.block_on(async {
-        let db = match open_matching_database(&config).await {
-            Ok(db) => db,
-            Err(code) => return code,
-        };
-        match agora_server::identity::admin::set_role_from_cli(&db, &handle, grant).await {
+    with_database(
+        &config,
+        async |db| match agora_server::identity::admin::set_role_from_cli(&db, &handle, grant).await
+        {
             Ok(user) => {
                 println!(
                     "{} ({}) now has the role {}",
@@ -466,8 +460,8 @@ fn admin(config: Config, command: AdminCommand) -> ExitCode {
                 eprintln!("{e}");
                 ExitCode::FAILURE
             }
-        }
-    })
+        },
+    )
 }
 
 fn notify(config: Config, handle: String, message: String) -> ExitCode {

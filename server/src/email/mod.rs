@@ -106,11 +106,11 @@ impl std::fmt::Debug for Mailer {
 pub struct MailerError(String);
 
 impl Mailer {
-    /// The mailer for `config`, or `None` when email is off. `signing_secret` is the fallback
-    /// unsubscribe key material; `bind` the fallback public address.
+    /// The mailer for `config`, or `None` when email is off. `unsubscribe` signs the links;
+    /// `bind` is the fallback public address.
     pub fn from_config(
         config: &EmailConfig,
-        signing_secret: &[u8],
+        unsubscribe: UnsubscribeKey,
         bind: std::net::SocketAddr,
     ) -> Result<Option<Arc<Mailer>>, MailerError> {
         if config.smtp_url.is_none() {
@@ -121,10 +121,6 @@ impl Mailer {
             .from
             .parse()
             .map_err(|e| MailerError(format!("email.from: {e}")))?;
-        let unsubscribe = match &config.unsubscribe_key {
-            Some(key) => UnsubscribeKey::new(key.expose().as_bytes()),
-            None => UnsubscribeKey::derived_from(signing_secret),
-        };
         let base_url = config
             .public_base_url
             .clone()
@@ -188,7 +184,7 @@ impl Mailer {
 
 /// The fallback key material for unsubscribe links: the secret of the signing key
 /// (`auth.keys[0]`), or the development key.
-pub fn signing_secret(auth: &crate::config::AuthConfig) -> Vec<u8> {
+fn signing_secret(auth: &crate::config::AuthConfig) -> Vec<u8> {
     let first = auth
         .keys
         .first()
@@ -211,11 +207,7 @@ pub fn unsubscribe_key(config: &crate::config::Config) -> UnsubscribeKey {
 
 /// Builds the mailer of `config` and says once whether email is on.
 pub fn mailer(config: &crate::config::Config) -> Result<Option<Arc<Mailer>>, MailerError> {
-    let mailer = Mailer::from_config(
-        &config.email,
-        &signing_secret(&config.auth),
-        config.http.bind,
-    )?;
+    let mailer = Mailer::from_config(&config.email, unsubscribe_key(config), config.http.bind)?;
     match &mailer {
         Some(m) => tracing::info!(email.from = %m.from, "email is on"),
         None => tracing::info!("email.smtp_url is not set: email is off"),

@@ -70,11 +70,11 @@ impl Handler<SendEmail> for SendEmailHandler {
             }
         };
         let kind = notification.kind;
-        let views =
-            crate::notifications::views::render(&self.db, vec![notification], ReadPolicy::Primary)
+        let Some(view) =
+            crate::notifications::views::render_one(&self.db, notification, ReadPolicy::Primary)
                 .await
-                .map_err(JobError::retry)?;
-        let Some(view) = views.first() else {
+                .map_err(JobError::retry)?
+        else {
             return Ok(());
         };
         let unsubscribe_url = self.mailer.unsubscribe_url(user.id, kind);

@@ -203,10 +203,10 @@ impl Deliver {
             return Ok(());
         }
         let unread_count = unread::count(&self.db, &self.kv, user).await?;
-        let views = super::views::render(&self.db, vec![n], ReadPolicy::Primary)
+        let view = super::views::render_one(&self.db, n, ReadPolicy::Primary)
             .await
             .map_err(JobError::retry)?;
-        if let Some(notification) = views.first() {
+        if let Some(notification) = &view {
             let event = events::UserEvent::Notification {
                 change,
                 notification,

@@ -91,3 +91,16 @@ pub async fn render(
         })
         .collect()
 }
+
+/// The contract's view of one notification (`None` only if rendering dropped it, which it does
+/// not; callers treat that as nothing to deliver).
+pub async fn render_one(
+    db: &Db,
+    notification: Notification,
+    policy: ReadPolicy,
+) -> Result<Option<types::Notification>, ServiceError> {
+    Ok(render(db, vec![notification], policy)
+        .await?
+        .into_iter()
+        .next())
+}

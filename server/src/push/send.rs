@@ -65,11 +65,11 @@ impl Handler<SendPush> for SendPushHandler {
             Err(e) => return Err(e.into()),
         };
         let kind = notification.kind;
-        let views =
-            crate::notifications::views::render(&self.db, vec![notification], ReadPolicy::Primary)
+        let Some(view) =
+            crate::notifications::views::render_one(&self.db, notification, ReadPolicy::Primary)
                 .await
-                .map_err(JobError::retry)?;
-        let Some(view) = views.first() else {
+                .map_err(JobError::retry)?
+        else {
             return Ok(());
         };
         let payload = serde_json::to_vec(&Payload {
