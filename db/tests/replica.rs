@@ -250,7 +250,12 @@ async fn reads_route_to_the_replica_fall_back_and_keep_read_your_writes() {
         ann.id
     );
     switch.send_replace(true);
-    db.probe_replicas().await;
+    // The proxy takes a moment to accept again; a probe before that still sees it down.
+    eventually("the replica to answer a probe", async || {
+        db.probe_replicas().await;
+        (db.replica_health() == vec![true]).then_some(())
+    })
+    .await;
     assert_eq!(
         db.replica_health(),
         vec![true],
