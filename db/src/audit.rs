@@ -45,6 +45,8 @@ text_enum! {
         JobDiscard => "job_discard",
         /// An operator sent an admin notice.
         AdminNotice => "admin_notice",
+        /// An admin deleted someone else's post or comment.
+        ContentModerated => "content_moderated",
     }
 }
 

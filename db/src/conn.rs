@@ -13,6 +13,27 @@ pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 pub(crate) type PgManager = AsyncDieselConnectionManager<PgConn>;
 pub(crate) type SqliteManager = AsyncDieselConnectionManager<SqliteConn>;
 
+/// A pooled SQLite connection, holding the process's write turn when it was checked out for
+/// writing.
+pub struct SqlitePooled {
+    pub(crate) conn: bb8::PooledConnection<'static, SqliteManager>,
+    pub(crate) _write_turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl std::ops::Deref for SqlitePooled {
+    type Target = SqliteConn;
+
+    fn deref(&self) -> &SqliteConn {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for SqlitePooled {
+    fn deref_mut(&mut self) -> &mut SqliteConn {
+        &mut self.conn
+    }
+}
+
 /// A connection checked out of a pool; returned to it on drop.
 #[expect(
     clippy::large_enum_variant,
@@ -22,7 +43,7 @@ pub enum Conn {
     /// PostgreSQL.
     Pg(bb8::PooledConnection<'static, PgManager>),
     /// SQLite.
-    Sqlite(bb8::PooledConnection<'static, SqliteManager>),
+    Sqlite(SqlitePooled),
 }
 
 impl std::fmt::Debug for Conn {

@@ -12,13 +12,16 @@ pub mod config;
 mod conn;
 pub mod deliveries;
 mod error;
+pub mod feed;
 pub mod jobs;
 pub mod migrate;
 pub mod notifications;
 mod pool;
+pub mod posts;
 mod routing;
 pub mod schema;
 pub mod sessions;
+pub mod social;
 pub mod sql_types;
 #[cfg(feature = "testing")]
 pub mod testing;

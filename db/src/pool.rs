@@ -26,7 +26,10 @@ impl Pool {
     async fn get(&self) -> Result<Conn, DbError> {
         Ok(match self {
             Pool::Pg(p) => Conn::Pg(p.get_owned().await?),
-            Pool::Sqlite(p) => Conn::Sqlite(p.get_owned().await?),
+            Pool::Sqlite(p) => Conn::Sqlite(crate::conn::SqlitePooled {
+                conn: p.get_owned().await?,
+                _write_turn: None,
+            }),
         })
     }
 
@@ -52,6 +55,10 @@ struct Inner {
     recent_writers: RecentWriters,
     shared_marks: std::sync::OnceLock<Arc<dyn WriteMarks>>,
     job_wakeup: std::sync::OnceLock<Arc<dyn crate::jobs::JobWakeup>>,
+    /// SQLite's one writer, taken in turn by this process's writes: a deferred transaction that
+    /// read before it writes cannot wait for the file lock (SQLite answers `database is locked`
+    /// at once rather than break its snapshot), so writers queue here instead.
+    sqlite_write_turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The database: cheap to clone, shared by every repository.
@@ -121,6 +128,7 @@ impl Db {
                 recent_writers: RecentWriters::default(),
                 shared_marks: std::sync::OnceLock::new(),
                 job_wakeup: std::sync::OnceLock::new(),
+                sqlite_write_turn: Arc::new(tokio::sync::Mutex::new(())),
             }),
         };
         db.ping(Target::Primary).await?;
@@ -134,7 +142,22 @@ impl Db {
 
     /// A connection to the primary, for writes and transactions.
     pub async fn write(&self) -> Result<Conn, DbError> {
-        self.inner.primary.get().await
+        if self.inner.backend != Backend::Sqlite {
+            return self.inner.primary.get().await;
+        }
+        // The turn first, then the connection: a writer waiting for its turn holds no
+        // connection, so readers are never starved by queued writers.
+        let wait = Duration::from_millis(self.inner.config.acquire_timeout_ms);
+        let turn = tokio::time::timeout(wait, self.inner.sqlite_write_turn.clone().lock_owned())
+            .await
+            .map_err(|_| DbError::Unavailable {
+                reason: format!("no SQLite write turn within {} ms", wait.as_millis()),
+            })?;
+        let mut conn = self.inner.primary.get().await?;
+        if let Conn::Sqlite(pooled) = &mut conn {
+            pooled._write_turn = Some(turn);
+        }
+        Ok(conn)
     }
 
     /// A connection for a read, routed per `policy`.

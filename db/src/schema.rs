@@ -206,10 +206,146 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{UtcTime, Uuid};
+
+    /// Pending friend requests.
+    friend_requests (id) {
+        id -> Uuid,
+        from_user_id -> Uuid,
+        to_user_id -> Uuid,
+        created_at -> UtcTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{UtcTime, Uuid};
+
+    /// Friendships, one row per direction.
+    friendships (user_id, friend_id) {
+        user_id -> Uuid,
+        friend_id -> Uuid,
+        id -> Uuid,
+        created_at -> UtcTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{UtcTime, Uuid};
+
+    /// Who follows whom.
+    follows (follower_id, followee_id) {
+        follower_id -> Uuid,
+        followee_id -> Uuid,
+        id -> Uuid,
+        created_at -> UtcTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{UtcTime, Uuid};
+
+    /// Who blocks whom.
+    blocks (blocker_id, blocked_id) {
+        blocker_id -> Uuid,
+        blocked_id -> Uuid,
+        id -> Uuid,
+        created_at -> UtcTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{UtcTime, Uuid};
+
+    /// Posts (soft-deleted until cleaned up).
+    posts (id) {
+        id -> Uuid,
+        author_id -> Uuid,
+        body -> Text,
+        visibility -> Text,
+        like_count -> BigInt,
+        comment_count -> BigInt,
+        idempotency_key -> Nullable<Text>,
+        created_at -> UtcTime,
+        edited_at -> Nullable<UtcTime>,
+        deleted_at -> Nullable<UtcTime>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{UtcTime, Uuid};
+
+    /// Likes, one per user and post.
+    post_likes (post_id, user_id) {
+        post_id -> Uuid,
+        user_id -> Uuid,
+        id -> Uuid,
+        created_at -> UtcTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{UtcTime, Uuid};
+
+    /// Comments on posts.
+    comments (id) {
+        id -> Uuid,
+        post_id -> Uuid,
+        author_id -> Uuid,
+        body -> Text,
+        created_at -> UtcTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{UtcTime, Uuid};
+
+    /// The fanned-out home feeds.
+    feed_entries (user_id, post_id) {
+        user_id -> Uuid,
+        post_id -> Uuid,
+        author_id -> Uuid,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{UtcTime, Uuid};
+
+    /// When each user last read their feed.
+    feed_readers (user_id) {
+        user_id -> Uuid,
+        last_read_at -> UtcTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{UtcTime, Uuid};
+
+    /// Authors whose posts are merged in at read time.
+    large_authors (user_id) {
+        user_id -> Uuid,
+        audience -> BigInt,
+        since -> UtcTime,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(notifications -> users (user_id));
 diesel::joinable!(notification_actors -> notifications (notification_id));
+diesel::joinable!(feed_entries -> posts (post_id));
+diesel::joinable!(post_likes -> posts (post_id));
+diesel::joinable!(comments -> posts (post_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     sessions,
@@ -223,4 +359,14 @@ diesel::allow_tables_to_appear_in_same_query!(
     email_suppressions,
     push_subscriptions,
     analytics_events,
+    friend_requests,
+    friendships,
+    follows,
+    blocks,
+    posts,
+    post_likes,
+    comments,
+    feed_entries,
+    feed_readers,
+    large_authors,
 );

@@ -71,6 +71,8 @@ pub struct Config {
     pub push: crate::push::PushConfig,
     /// Product analytics buffering and retention.
     pub analytics: crate::analytics::AnalyticsConfig,
+    /// The home feed: fan-out limits, inactivity, rebuilds.
+    pub feed: crate::feed::FeedConfig,
 }
 
 /// Schema migrations at start-up.
@@ -210,6 +212,7 @@ impl Default for Config {
             email: crate::email::EmailConfig::default(),
             push: crate::push::PushConfig::default(),
             analytics: crate::analytics::AnalyticsConfig::default(),
+            feed: crate::feed::FeedConfig::default(),
         }
     }
 }
@@ -556,6 +559,11 @@ settings! {
     "analytics.batch_size" => usize;
     "analytics.flush_interval_ms" => u64;
     "analytics.retention_days" => u32;
+    "feed.fanout_max_audience" => usize;
+    "feed.inactive_after_days" => u32;
+    "feed.backfill_posts" => u32;
+    "feed.rebuild_posts" => u32;
+    "feed.read_record_interval_secs" => u64;
     "redis.url" => Option<String>;
     "redis.key_prefix" => String;
     "redis.pool_size" => u32;
@@ -620,6 +628,7 @@ fn section_problems(figment: &Figment) -> Vec<String> {
         "email",
         crate::email::EmailConfig::problems,
     ));
+    p.extend(section(figment, "feed", crate::feed::FeedConfig::problems));
     p.into_iter()
         .map(|line| with_source(figment, line))
         .collect()

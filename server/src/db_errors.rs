@@ -22,6 +22,14 @@ pub enum ResourceKind {
     Notification,
     /// A Web Push subscription.
     PushSubscription,
+    /// A pending friend request.
+    FriendRequest,
+    /// A friendship.
+    Friendship,
+    /// A post.
+    Post,
+    /// A comment.
+    Comment,
 }
 
 impl ResourceKind {
@@ -34,6 +42,10 @@ impl ResourceKind {
             ResourceKind::Job => "job",
             ResourceKind::Notification => "notification",
             ResourceKind::PushSubscription => "push subscription",
+            ResourceKind::FriendRequest => "friend request",
+            ResourceKind::Friendship => "friendship",
+            ResourceKind::Post => "post",
+            ResourceKind::Comment => "comment",
         }
     }
 }

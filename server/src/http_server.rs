@@ -143,6 +143,9 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
         .map_err(|e| StartError::Config(e.to_string()))?;
     let (analytics, flusher) = crate::analytics::Analytics::start(db.clone(), &config.analytics);
     let service = Agora {
+        social: crate::social::Social::new(db.clone()),
+        posts: crate::posts::Posts::new(db.clone(), identity.clone()),
+        feed: crate::feed::Feed::new(db.clone(), config.feed.clone()),
         db,
         identity,
         kv,

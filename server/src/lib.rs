@@ -6,15 +6,18 @@ pub mod config;
 pub mod db_errors;
 pub mod email;
 pub mod features;
+pub mod feed;
 pub mod http_server;
 pub mod identity;
 pub mod jobs;
 pub mod notifications;
 mod paging;
+pub mod posts;
 pub mod push;
 pub mod rate_limits;
 pub mod secret;
 pub mod service;
+pub mod social;
 pub mod telemetry;
 pub mod write_marks;
 

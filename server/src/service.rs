@@ -8,6 +8,8 @@ use agora_api::rt::{Principal, RequestCtx, ServiceError};
 use agora_api::types;
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use agora_db::social::{ConnectionList, RequestDirection};
+
 use crate::identity::Identity;
 use crate::rate_limits::RateLimits;
 
@@ -89,6 +91,12 @@ pub struct Agora {
     pub db: agora_db::Db,
     /// Accounts, sessions and tokens.
     pub identity: Identity,
+    /// Friendships, follows and blocks.
+    pub social: crate::social::Social,
+    /// Posts, likes and comments.
+    pub posts: crate::posts::Posts,
+    /// The home feed.
+    pub feed: crate::feed::Feed,
     /// Redis-or-in-process primitives.
     pub kv: agora_kv::Kv,
     /// In-app notifications and their settings.
@@ -379,5 +387,262 @@ impl agora_api::AgoraService for Agora {
         body: types::TrackEventsRequest,
     ) -> Result<types::TrackEventsAccepted, ServiceError> {
         crate::analytics::track::track_events(&self.analytics, ctx, body)
+    }
+
+    async fn send_friend_request(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        body: types::FriendRequestCreate,
+    ) -> Result<types::Relationship, ServiceError> {
+        self.social.send_friend_request(ctx, body).await
+    }
+
+    async fn list_friend_requests(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        query: types::ListFriendRequestsQuery,
+    ) -> Result<types::FriendRequestResultsPage, ServiceError> {
+        self.social.list_friend_requests(ctx, query).await
+    }
+
+    async fn accept_friend_request(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::AcceptFriendRequestPath,
+    ) -> Result<types::Relationship, ServiceError> {
+        self.social
+            .accept_friend_request(ctx, path.request_id)
+            .await
+    }
+
+    async fn decline_friend_request(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::DeclineFriendRequestPath,
+    ) -> Result<(), ServiceError> {
+        self.social
+            .delete_friend_request(ctx, path.request_id, RequestDirection::Incoming)
+            .await
+    }
+
+    async fn cancel_friend_request(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::CancelFriendRequestPath,
+    ) -> Result<(), ServiceError> {
+        self.social
+            .delete_friend_request(ctx, path.request_id, RequestDirection::Outgoing)
+            .await
+    }
+
+    async fn remove_friend(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::RemoveFriendPath,
+    ) -> Result<(), ServiceError> {
+        self.social.remove_friend(ctx, path.user_id).await
+    }
+
+    async fn list_friends(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::ListFriendsPath,
+        query: types::ListFriendsQuery,
+    ) -> Result<types::UserConnectionResultsPage, ServiceError> {
+        self.social
+            .list_connections(
+                ctx,
+                ConnectionList::Friends,
+                path.user_id,
+                query.limit,
+                query.page_token.as_deref(),
+            )
+            .await
+    }
+
+    async fn get_relationship(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::GetRelationshipPath,
+    ) -> Result<types::Relationship, ServiceError> {
+        self.social.get_relationship(ctx, path.user_id).await
+    }
+
+    async fn follow_user(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::FollowUserPath,
+    ) -> Result<types::Relationship, ServiceError> {
+        self.social.follow_user(ctx, path.user_id).await
+    }
+
+    async fn unfollow_user(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::UnfollowUserPath,
+    ) -> Result<(), ServiceError> {
+        self.social.unfollow_user(ctx, path.user_id).await
+    }
+
+    async fn list_followers(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::ListFollowersPath,
+        query: types::ListFollowersQuery,
+    ) -> Result<types::UserConnectionResultsPage, ServiceError> {
+        self.social
+            .list_connections(
+                ctx,
+                ConnectionList::Followers,
+                path.user_id,
+                query.limit,
+                query.page_token.as_deref(),
+            )
+            .await
+    }
+
+    async fn list_following(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::ListFollowingPath,
+        query: types::ListFollowingQuery,
+    ) -> Result<types::UserConnectionResultsPage, ServiceError> {
+        self.social
+            .list_connections(
+                ctx,
+                ConnectionList::Following,
+                path.user_id,
+                query.limit,
+                query.page_token.as_deref(),
+            )
+            .await
+    }
+
+    async fn list_blocks(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        query: types::ListBlocksQuery,
+    ) -> Result<types::UserConnectionResultsPage, ServiceError> {
+        self.social.list_blocks(ctx, query).await
+    }
+
+    async fn block_user(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::BlockUserPath,
+    ) -> Result<(), ServiceError> {
+        self.social.block_user(ctx, path.user_id).await
+    }
+
+    async fn unblock_user(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::UnblockUserPath,
+    ) -> Result<(), ServiceError> {
+        self.social.unblock_user(ctx, path.user_id).await
+    }
+
+    async fn create_post(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        headers: types::CreatePostHeaders,
+        body: types::PostCreate,
+    ) -> Result<types::Post, ServiceError> {
+        self.posts.create_post(ctx, headers, body).await
+    }
+
+    async fn get_post(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::GetPostPath,
+    ) -> Result<types::Post, ServiceError> {
+        self.posts.get_post(ctx, path.post_id).await
+    }
+
+    async fn update_post(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::UpdatePostPath,
+        body: types::PostUpdate,
+    ) -> Result<types::Post, ServiceError> {
+        self.posts.update_post(ctx, path.post_id, body).await
+    }
+
+    async fn delete_post(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::DeletePostPath,
+    ) -> Result<(), ServiceError> {
+        self.posts.delete_post(ctx, path.post_id).await
+    }
+
+    async fn list_user_posts(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::ListUserPostsPath,
+        query: types::ListUserPostsQuery,
+    ) -> Result<types::PostResultsPage, ServiceError> {
+        self.posts.list_user_posts(ctx, path.user_id, query).await
+    }
+
+    async fn like_post(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::LikePostPath,
+    ) -> Result<types::LikeState, ServiceError> {
+        self.posts.like_post(ctx, path.post_id).await
+    }
+
+    async fn unlike_post(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::UnlikePostPath,
+    ) -> Result<types::LikeState, ServiceError> {
+        self.posts.unlike_post(ctx, path.post_id).await
+    }
+
+    async fn list_post_likes(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::ListPostLikesPath,
+        query: types::ListPostLikesQuery,
+    ) -> Result<types::UserConnectionResultsPage, ServiceError> {
+        self.posts.list_post_likes(ctx, path.post_id, query).await
+    }
+
+    async fn create_comment(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::CreateCommentPath,
+        body: types::CommentCreate,
+    ) -> Result<types::Comment, ServiceError> {
+        self.posts.create_comment(ctx, path.post_id, body).await
+    }
+
+    async fn list_comments(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::ListCommentsPath,
+        query: types::ListCommentsQuery,
+    ) -> Result<types::CommentResultsPage, ServiceError> {
+        self.posts.list_comments(ctx, path.post_id, query).await
+    }
+
+    async fn delete_comment(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::DeleteCommentPath,
+    ) -> Result<(), ServiceError> {
+        self.posts
+            .delete_comment(ctx, path.post_id, path.comment_id)
+            .await
+    }
+
+    async fn get_home_feed(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        query: types::GetHomeFeedQuery,
+    ) -> Result<types::PostResultsPage, ServiceError> {
+        self.feed.get_home_feed(ctx, query).await
     }
 }

@@ -61,6 +61,9 @@ error_codes! {
     OwnRoleChange => "own_role_change",
     JobNotDead => "job_not_dead",
     JobPendingDuplicate => "job_pending_duplicate",
+    AlreadyFriends => "already_friends",
+    UserBlocked => "user_blocked",
+    IdempotencyKeyReused => "idempotency_key_reused",
 }
 
 impl fmt::Display for ErrorCode {

@@ -24,6 +24,9 @@
  * - `own_role_change`: 409 from `set_user_role`: an admin cannot change their own role.
  * - `job_not_dead`: 409 from `retry_job`: only a dead job can be retried.
  * - `job_pending_duplicate`: 409 from `retry_job`: a waiting job of the same kind and idempotency key exists.
+ * - `already_friends`: 409 from `send_friend_request`: the two are friends already.
+ * - `user_blocked`: 409: the caller blocks this user (unblock first).
+ * - `idempotency_key_reused`: 409 from `create_post`: the `Idempotency-Key` was used for a different post.
  */
 export const KNOWN_ERROR_CODES = [
   "invalid_request",
@@ -45,6 +48,9 @@ export const KNOWN_ERROR_CODES = [
   "own_role_change",
   "job_not_dead",
   "job_pending_duplicate",
+  "already_friends",
+  "user_blocked",
+  "idempotency_key_reused",
 ] as const;
 
 /** One of [`KNOWN_ERROR_CODES`]. */

@@ -649,6 +649,485 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/friend-requests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Pending friend requests
+         * @description The caller's pending requests, newest first: `direction=incoming` (default) those sent to
+         *     the caller, `outgoing` those the caller sent. Send `direction` again with each page token.
+         */
+        get: operations["list_friend_requests"];
+        put?: never;
+        /**
+         * Ask someone to be friends
+         * @description Sends a friend request to `user_id`. When that user has already asked the caller, this
+         *     accepts their request instead and the two are friends. Sending a request that is already
+         *     pending answers the same relationship again (nothing new is created or notified). 409
+         *     `already_friends` when they are friends, 409 `user_blocked` when the caller blocks them
+         *     (unblock first), 404 `not_found` for an unknown user or one who blocks the caller, 400
+         *     for the caller's own id. The recipient is notified (`friend_request`), or the requester
+         *     (`friend_accepted`) when this accepted.
+         */
+        post: operations["send_friend_request"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/friend-requests/{request_id}/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Accept a friend request
+         * @description Makes the caller and the request's sender friends. Only the recipient can accept: 404 for
+         *     anyone else and for a request that no longer exists (cancelled, declined or already
+         *     accepted). The sender is notified (`friend_accepted`).
+         */
+        post: operations["accept_friend_request"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/friend-requests/{request_id}/decline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Decline a friend request
+         * @description Deletes a request sent to the caller; the sender is not told. 404 for a request that is
+         *     not the caller's to decline or no longer exists.
+         */
+        post: operations["decline_friend_request"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/friend-requests/{request_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Withdraw a friend request
+         * @description Deletes a request the caller sent. 404 for a request the caller did not send or that no
+         *     longer exists.
+         */
+        delete: operations["cancel_friend_request"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/friends/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * End a friendship
+         * @description Ends the friendship both ways. Each side's friends-only posts leave the other's feed,
+         *     profile timeline and post reads at once. 404 when they are not friends.
+         */
+        delete: operations["remove_friend"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{user_id}/friends": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A user's friends
+         * @description The user's friends, most recent friendship first. 404 for an unknown user or one who
+         *     blocks the caller.
+         */
+        get: operations["list_friends"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{user_id}/relationship": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * How the caller relates to a user
+         * @description `none`, `friends`, `request_sent` (the caller asked), `request_received` (they asked; the
+         *     pending request's id is in `request_id`) or `blocking` (the caller blocks them), and
+         *     whether each follows the other. 404 for an unknown user or one who blocks the caller; 400
+         *     for the caller's own id.
+         */
+        get: operations["get_relationship"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{user_id}/follow": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Follow a user
+         * @description Follows the user's public posts (they appear in the caller's home feed). Idempotent:
+         *     following again changes nothing. 409 `user_blocked` when the caller blocks them, 404 for
+         *     an unknown user or one who blocks the caller, 400 for the caller's own id.
+         */
+        put: operations["follow_user"];
+        post?: never;
+        /**
+         * Stop following a user
+         * @description Idempotent: unfollowing someone the caller does not follow answers 204 too. Their public
+         *     posts leave the caller's feed (unless they are friends). 404 for an unknown user or one who
+         *     blocks the caller.
+         */
+        delete: operations["unfollow_user"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{user_id}/followers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Who follows a user
+         * @description The user's followers, most recent first. 404 for an unknown user or one who blocks the
+         *     caller.
+         */
+        get: operations["list_followers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{user_id}/following": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Whom a user follows
+         * @description The users this user follows, most recent first. 404 for an unknown user or one who blocks
+         *     the caller.
+         */
+        get: operations["list_following"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/blocks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Whom the caller blocks
+         * @description The users the caller blocks, most recent first.
+         */
+        get: operations["list_blocks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/blocks/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Block a user
+         * @description Ends any friendship, follow (both ways) and pending request (both ways) between the caller
+         *     and the user, in one transaction. Until unblocked, neither can friend, follow, like or
+         *     comment on the other's posts, or message the other; the blocked user sees the caller as
+         *     not found (404 `not_found`, the answer for a missing user), and the caller's posts vanish
+         *     from their feed. Idempotent. 404 for an unknown user, 400 for the caller's own id.
+         */
+        put: operations["block_user"];
+        post?: never;
+        /**
+         * Unblock a user
+         * @description Lifts the block; nothing it ended comes back. Idempotent. 404 for an unknown user.
+         */
+        delete: operations["unblock_user"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/posts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Publish a post
+         * @description Publishes a post: `public` (the author's friends and followers see it in their feeds, and
+         *     anyone on the author's profile) or `friends` (the author's current friends only). It
+         *     reaches followers' feeds in the background, within seconds. With an `Idempotency-Key`
+         *     header, a retry with the same key answers the first post instead of publishing twice; the
+         *     same key with a different body or visibility is 409 `idempotency_key_reused`. 503
+         *     `feature_disabled` while `posting` is switched off.
+         */
+        post: operations["create_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/posts/{post_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A post
+         * @description A post with its author, counts and whether the caller likes it. 404 when it does not exist,
+         *     was deleted, is friends-only and the caller is not the author's friend, or its author
+         *     blocks the caller.
+         */
+        get: operations["get_post"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a post
+         * @description Deletes the post, its likes and comments. The author or an admin may (403 `forbidden` for
+         *     others who can see it). It vanishes from every read at once; feed entries are cleaned up
+         *     in the background.
+         */
+        delete: operations["delete_post"];
+        options?: never;
+        head?: never;
+        /**
+         * Edit a post
+         * @description Changes the present fields and sets `edited_at`. Only the author may edit (403
+         *     `forbidden` for anyone else who can see the post, 404 for those who cannot).
+         */
+        patch: operations["update_post"];
+        trace?: never;
+    };
+    "/v1/users/{user_id}/posts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A user's posts
+         * @description The user's profile timeline, newest first: their public posts, and their friends-only posts
+         *     when the caller is the user or one of their friends. 404 for an unknown user or one who
+         *     blocks the caller.
+         */
+        get: operations["list_user_posts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/posts/{post_id}/like": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Like a post
+         * @description Idempotent: liking again changes nothing. The author is notified (likes of one post are
+         *     coalesced into one notification). 404 when the caller cannot see the post; 409
+         *     `user_blocked` when the caller blocks its author.
+         */
+        put: operations["like_post"];
+        post?: never;
+        /**
+         * Take a like back
+         * @description Idempotent: unliking a post the caller does not like answers the same state. 404 when the
+         *     caller cannot see the post.
+         */
+        delete: operations["unlike_post"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/posts/{post_id}/likes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Who likes a post
+         * @description The users who like the post, most recent like first. 404 when the caller cannot see the
+         *     post.
+         */
+        get: operations["list_post_likes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/posts/{post_id}/comments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A post's comments
+         * @description Comments, oldest first (a conversation reads top to bottom). Comments by users who block
+         *     the caller, or whom the caller blocks, are left out. 404 when the caller cannot see the
+         *     post.
+         */
+        get: operations["list_comments"];
+        put?: never;
+        /**
+         * Comment on a post
+         * @description Adds a comment. The post's author is notified (`post_commented`), unless they wrote it.
+         *     404 when the caller cannot see the post; 409 `user_blocked` when the caller blocks its
+         *     author. 503 `feature_disabled` while `posting` is switched off.
+         */
+        post: operations["create_comment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/posts/{post_id}/comments/{comment_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete a comment
+         * @description Its author, the post's author or an admin may delete it (403 `forbidden` for others). 404
+         *     when the caller cannot see the post or the comment is not on it.
+         */
+        delete: operations["delete_comment"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/feed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The home feed
+         * @description Posts of the caller's friends and of the users the caller follows, and the caller's own,
+         *     newest first. Pages are keyset-based: a post published while paging appears at the top of
+         *     the next fresh read, never as a duplicate or a gap in the pages already being read. Privacy
+         *     is checked at read time: a friends-only post of someone who is no longer a friend, a
+         *     blocked user's post and a deleted post are not listed.
+         */
+        get: operations["get_home_feed"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -857,8 +1336,9 @@ export interface components {
         /**
          * @description What an audit event records: `register`, `login`, `refresh_token_reuse`, `logout`,
          *     `logout_all`, `session_revoke`, `password_change`, `role_change`, `user_sessions_revoke`,
-         *     `audit_read`, `admin_denied`, `jobs_read`, `job_retry`, `job_discard`, `admin_notice`. New
-         *     actions may be added.
+         *     `audit_read`, `admin_denied`, `jobs_read`, `job_retry`, `job_discard`, `admin_notice`,
+         *     `content_moderated` (an admin deleted someone else's post or comment). New actions may be
+         *     added.
          */
         AuditAction: string;
         /** @description One security event. Never holds secrets or tokens. */
@@ -1120,6 +1600,150 @@ export interface components {
              * @description Events dropped because the server's buffer was full.
              */
             dropped: number;
+        };
+        /** @description Whom to ask. */
+        FriendRequestCreate: {
+            /**
+             * Format: uuid
+             * @description The user to befriend.
+             */
+            user_id: string;
+        };
+        /**
+         * @description `incoming`: sent to the caller; `outgoing`: sent by the caller.
+         * @enum {string}
+         */
+        FriendRequestDirection: "incoming" | "outgoing";
+        /** @description A pending friend request. */
+        FriendRequest: {
+            /** Format: uuid */
+            id: string;
+            from: components["schemas"]["UserSummary"];
+            to: components["schemas"]["UserSummary"];
+            /** Format: date-time */
+            created_at: string;
+        };
+        /** @description A page of friend requests. */
+        FriendRequestResultsPage: {
+            items: components["schemas"]["FriendRequest"][];
+            /** @description Token for the next page; absent on the last one. */
+            next_page?: string | null;
+        };
+        /**
+         * @description `none`; `friends`; `request_sent` (the caller asked, waiting); `request_received` (they
+         *     asked); `blocking` (the caller blocks them).
+         * @enum {string}
+         */
+        RelationshipStatus: "none" | "friends" | "request_sent" | "request_received" | "blocking";
+        /** @description How the caller relates to another user. */
+        Relationship: {
+            /**
+             * Format: uuid
+             * @description The other user.
+             */
+            user_id: string;
+            status: components["schemas"]["RelationshipStatus"];
+            /**
+             * Format: uuid
+             * @description The pending request, with `request_sent` and `request_received`.
+             */
+            request_id?: string | null;
+            /** @description The caller follows them. */
+            following: boolean;
+            /** @description They follow the caller. */
+            followed_by: boolean;
+        };
+        /** @description A user in a list of friends, followers, followed or blocked users or likes. */
+        UserConnection: {
+            user: components["schemas"]["UserSummary"];
+            /**
+             * Format: date-time
+             * @description When the friendship, follow, block or like began.
+             */
+            since: string;
+        };
+        /** @description A page of users. */
+        UserConnectionResultsPage: {
+            items: components["schemas"]["UserConnection"][];
+            /** @description Token for the next page; absent on the last one. */
+            next_page?: string | null;
+        };
+        /**
+         * @description `public`: anyone (and followers' feeds); `friends`: the author's current friends only.
+         * @enum {string}
+         */
+        PostVisibility: "public" | "friends";
+        /** @description A post's text (1 to 5,000 characters, not only whitespace). */
+        PostBody: string;
+        /** @description A new post. */
+        PostCreate: {
+            body: components["schemas"]["PostBody"];
+            /** @description Defaults to `public`. */
+            visibility?: components["schemas"]["PostVisibility"];
+        };
+        /** @description The fields to change; absent ones keep their value. */
+        PostUpdate: {
+            body?: components["schemas"]["PostBody"];
+            visibility?: components["schemas"]["PostVisibility"];
+        };
+        /** @description A post, as its readers see it. */
+        Post: {
+            /** Format: uuid */
+            id: string;
+            author: components["schemas"]["UserSummary"];
+            body: components["schemas"]["PostBody"];
+            visibility: components["schemas"]["PostVisibility"];
+            /** Format: int64 */
+            like_count: number;
+            /** Format: int64 */
+            comment_count: number;
+            /** @description The caller likes it. */
+            liked_by_me: boolean;
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description The last edit, if any.
+             */
+            edited_at?: string | null;
+        };
+        /** @description A page of posts. */
+        PostResultsPage: {
+            items: components["schemas"]["Post"][];
+            /** @description Token for the next page; absent on the last one. */
+            next_page?: string | null;
+        };
+        /** @description The caller's like of a post. */
+        LikeState: {
+            /** Format: uuid */
+            post_id: string;
+            /** @description The caller likes it. */
+            liked: boolean;
+            /** Format: int64 */
+            like_count: number;
+        };
+        /** @description A comment's text (1 to 2,000 characters, not only whitespace). */
+        CommentBody: string;
+        /** @description A new comment. */
+        CommentCreate: {
+            body: components["schemas"]["CommentBody"];
+        };
+        /** @description A comment on a post. */
+        Comment: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            post_id: string;
+            author: components["schemas"]["UserSummary"];
+            body: components["schemas"]["CommentBody"];
+            /** Format: date-time */
+            created_at: string;
+        };
+        /** @description A page of comments. */
+        CommentResultsPage: {
+            items: components["schemas"]["Comment"][];
+            /** @description Token for the next page; absent on the last one. */
+            next_page?: string | null;
         };
     };
     responses: {
@@ -1925,6 +2549,718 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TrackEventsAccepted"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    list_friend_requests: {
+        parameters: {
+            query?: {
+                /** @description Maximum number of items returned by a single call */
+                limit?: number | null;
+                /** @description Token returned by previous call to retrieve the subsequent page */
+                page_token?: string | null;
+                /** @description `incoming` (sent to the caller, the default) or `outgoing` (sent by the caller). */
+                direction?: components["schemas"]["FriendRequestDirection"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of requests. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FriendRequestResultsPage"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    send_friend_request: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FriendRequestCreate"];
+            };
+        };
+        responses: {
+            /** @description The relationship now: `request_sent`, or `friends` when this accepted a request. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Relationship"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    accept_friend_request: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The friend request's id. */
+                request_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The relationship with the sender: `friends`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Relationship"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    decline_friend_request: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The friend request's id. */
+                request_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Declined. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    cancel_friend_request: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The friend request's id. */
+                request_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Cancelled. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    remove_friend: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The other user's id. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description No longer friends. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    list_friends: {
+        parameters: {
+            query?: {
+                /** @description Maximum number of items returned by a single call */
+                limit?: number | null;
+                /** @description Token returned by previous call to retrieve the subsequent page */
+                page_token?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description The user's id. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of friends. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserConnectionResultsPage"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    get_relationship: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The other user's id. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The relationship. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Relationship"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    follow_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The other user's id. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The relationship now. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Relationship"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    unfollow_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The other user's id. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Not following. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    list_followers: {
+        parameters: {
+            query?: {
+                /** @description Maximum number of items returned by a single call */
+                limit?: number | null;
+                /** @description Token returned by previous call to retrieve the subsequent page */
+                page_token?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description The user's id. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of followers. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserConnectionResultsPage"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    list_following: {
+        parameters: {
+            query?: {
+                /** @description Maximum number of items returned by a single call */
+                limit?: number | null;
+                /** @description Token returned by previous call to retrieve the subsequent page */
+                page_token?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description The user's id. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of followed users. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserConnectionResultsPage"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    list_blocks: {
+        parameters: {
+            query?: {
+                /** @description Maximum number of items returned by a single call */
+                limit?: number | null;
+                /** @description Token returned by previous call to retrieve the subsequent page */
+                page_token?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of blocked users. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserConnectionResultsPage"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    block_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The other user's id. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Blocked. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    unblock_user: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The other user's id. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Not blocked. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    create_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A client-chosen key (8 to 64 characters) that makes retries of this create safe. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PostCreate"];
+            };
+        };
+        responses: {
+            /** @description The post. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Post"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    get_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The post's id. */
+                post_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The post. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Post"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    delete_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The post's id. */
+                post_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    update_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The post's id. */
+                post_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PostUpdate"];
+            };
+        };
+        responses: {
+            /** @description The edited post. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Post"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    list_user_posts: {
+        parameters: {
+            query?: {
+                /** @description Maximum number of items returned by a single call */
+                limit?: number | null;
+                /** @description Token returned by previous call to retrieve the subsequent page */
+                page_token?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description The author's id. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of posts. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostResultsPage"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    like_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The post's id. */
+                post_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Whether the caller likes it, and the count. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LikeState"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    unlike_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The post's id. */
+                post_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Whether the caller likes it, and the count. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LikeState"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    list_post_likes: {
+        parameters: {
+            query?: {
+                /** @description Maximum number of items returned by a single call */
+                limit?: number | null;
+                /** @description Token returned by previous call to retrieve the subsequent page */
+                page_token?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description The post's id. */
+                post_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of users; `since` is when each liked it. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserConnectionResultsPage"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    list_comments: {
+        parameters: {
+            query?: {
+                /** @description Maximum number of items returned by a single call */
+                limit?: number | null;
+                /** @description Token returned by previous call to retrieve the subsequent page */
+                page_token?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description The post's id. */
+                post_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of comments. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CommentResultsPage"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    create_comment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The post's id. */
+                post_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CommentCreate"];
+            };
+        };
+        responses: {
+            /** @description The comment. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Comment"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    delete_comment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The post's id. */
+                post_id: string;
+                /** @description The comment's id. */
+                comment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    get_home_feed: {
+        parameters: {
+            query?: {
+                /** @description Maximum number of items returned by a single call */
+                limit?: number | null;
+                /** @description Token returned by previous call to retrieve the subsequent page */
+                page_token?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the feed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostResultsPage"];
                 };
             };
             "4XX": components["responses"]["ApiError"];

@@ -644,6 +644,26 @@ impl Identity {
             .get_user(id, ReadPolicy::ForUser(ctx.principal.user_id))
             .await
             .map_err(|e| service_error(e, ResourceKind::User))?;
+        self.visible_profile(ctx, user).await
+    }
+
+    /// `user`'s profile, or the answer for a missing user when `user` blocks the caller (a
+    /// block is never revealed).
+    async fn visible_profile(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        user: User,
+    ) -> Result<types::UserProfile, ServiceError> {
+        let me = ctx.principal.user_id;
+        if user.id != me
+            && self
+                .db
+                .blocks(user.id, me, ReadPolicy::ForUser(me))
+                .await
+                .map_err(|e| service_error(e, ResourceKind::User))?
+        {
+            return Err(service_error(DbError::NotFound, ResourceKind::User));
+        }
         profile(user)
     }
 
@@ -658,7 +678,7 @@ impl Identity {
             .get_user_by_handle(handle, ReadPolicy::ForUser(ctx.principal.user_id))
             .await
             .map_err(|e| service_error(e, ResourceKind::User))?;
-        profile(user)
+        self.visible_profile(ctx, user).await
     }
 }
 

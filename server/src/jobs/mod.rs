@@ -45,6 +45,12 @@ pub fn registry(deps: &JobDeps) -> Registry {
             mailer: mailer.clone(),
         });
     }
+    let feed = crate::feed::Feed::new(deps.db.clone(), deps.config.feed.clone()).worker();
+    let registry = registry
+        .register::<crate::feed::jobs::FanoutPost, _>(feed.clone())
+        .register::<crate::feed::jobs::BackfillFeed, _>(feed.clone())
+        .register::<crate::feed::jobs::PruneFeed, _>(feed.clone())
+        .register::<crate::feed::jobs::PurgePost, _>(feed);
     let retention_days = deps.config.analytics.retention_days;
     let registry = registry
         .register(crate::analytics::WriteAnalyticsHandler {

@@ -38,7 +38,7 @@ fn subject(t: SubjectType, id: uuid::Uuid) -> types::NotificationSubject {
     types::NotificationSubject { type_, id }
 }
 
-fn summary(u: &UserSummary) -> Result<types::UserSummary, ServiceError> {
+pub(crate) fn summary(u: &UserSummary) -> Result<types::UserSummary, ServiceError> {
     Ok(types::UserSummary {
         id: u.id,
         handle: stored(u.handle.clone(), "handle")?,

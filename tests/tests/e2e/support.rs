@@ -332,3 +332,51 @@ pub async fn wait_for_notifications(
     })
     .await
 }
+
+impl TestApp {
+    /// Waits until no job of `queue` is ready or running: the workers finished what the
+    /// requests so far enqueued (feed fan-out, pruning, purges).
+    pub async fn wait_for_queue(&self, queue: &str) {
+        let db = self.database().await;
+        agora_db::testing::eventually(&format!("the {queue} queue to drain"), async || {
+            for state in [
+                agora_db::jobs::JobState::Ready,
+                agora_db::jobs::JobState::Running,
+            ] {
+                let filter = agora_db::jobs::JobFilter {
+                    state: Some(state),
+                    queue: Some(queue.into()),
+                    kind: None,
+                };
+                if !db.list_jobs(&filter, None, 1).await.ok()?.is_empty() {
+                    return None;
+                }
+            }
+            Some(())
+        })
+        .await;
+    }
+
+    /// Makes `a` and `b` friends (a asks, b accepts).
+    pub async fn befriend(
+        &self,
+        a: &agora_client::types::Session,
+        b: &agora_client::types::Session,
+    ) {
+        let request = self
+            .client_with_token(&a.tokens.access_token)
+            .send_friend_request()
+            .body(agora_client::types::FriendRequestCreate { user_id: b.user.id })
+            .send()
+            .await
+            .expect("send_friend_request")
+            .into_inner();
+        let request_id = request.request_id.expect("a pending request");
+        self.client_with_token(&b.tokens.access_token)
+            .accept_friend_request()
+            .request_id(request_id)
+            .send()
+            .await
+            .expect("accept_friend_request");
+    }
+}
