@@ -20,6 +20,7 @@ mod pool;
 pub mod posts;
 mod routing;
 pub mod schema;
+pub mod seed;
 pub mod sessions;
 pub mod social;
 pub mod sql_types;

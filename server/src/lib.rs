@@ -16,6 +16,7 @@ pub mod posts;
 pub mod push;
 pub mod rate_limits;
 pub mod secret;
+pub mod seeding;
 pub mod service;
 pub mod social;
 pub mod telemetry;

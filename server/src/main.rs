@@ -59,6 +59,10 @@ enum Command {
         #[command(subcommand)]
         command: EmailCommand,
     },
+    /// Generate a data set of realistic size (users, hub friend lists, follows, posts, likes,
+    /// comments, notifications, fanned-out feeds) for query plans, benchmarks and load tests.
+    /// Every seeded user's password is --password.
+    Seed(agora_server::seeding::SeedArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -191,6 +195,7 @@ fn main() -> ExitCode {
         Command::Worker { queues } => worker(config, queues),
         Command::Jobs { command } => jobs(config, command),
         Command::Email { command } => email(config, command),
+        Command::Seed(args) => seed(config, args),
     }
 }
 
@@ -293,6 +298,43 @@ where
         match open_matching_database(config).await {
             Ok(db) => command(db).await,
             Err(code) => code,
+        }
+    })
+}
+
+fn seed(mut config: Config, args: agora_server::seeding::SeedArgs) -> ExitCode {
+    // Bulk statements (the fan-out of a whole data set, ANALYZE) run for minutes, not the API's
+    // seconds.
+    config.database.statement_timeout_ms = config.database.statement_timeout_ms.max(1_800_000);
+    with_database(&config, async |db| {
+        let started = std::time::Instant::now();
+        match agora_server::seeding::seed(&db, &config, &args).await {
+            Ok(report) => {
+                println!(
+                    "seeded in {:.1}s: {} users, {} friendship rows, {} follows, {} posts, {} likes, \
+                     {} comments, {} notifications, {} feed entries, {} large authors; \
+                     handles {}0..{}{}, password {:?}",
+                    started.elapsed().as_secs_f64(),
+                    report.users,
+                    report.friendships,
+                    report.follows,
+                    report.posts,
+                    report.likes,
+                    report.comments,
+                    report.notifications,
+                    report.feed_entries,
+                    report.large_authors,
+                    args.prefix,
+                    args.prefix,
+                    args.users.saturating_sub(1),
+                    args.password,
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
         }
     })
 }
