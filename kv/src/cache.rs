@@ -53,8 +53,31 @@ pub const UNREAD_NOTIFICATIONS: CachePolicy = CachePolicy {
     on_redis_failure: "per-instance memory cache, else the database",
 };
 
+/// An account's profile (`get_me`, `get_user`, and every post's author summary could follow).
+pub const USER_PROFILE: CachePolicy = CachePolicy {
+    name: "user_profile",
+    key_format: "{user_id}",
+    ttl: Duration::from_secs(60),
+    invalidation: "key deleted after `update_me` commits, again a moment later (a fill that read the old row before the commit cannot outlive it), and on every instance through the broker channel `cache.invalidate`",
+    on_miss: "read the user (read-your-writes routing), then fill",
+    on_redis_failure: "per-instance memory cache (other instances' updates arrive through the in-process broker only when they share it), else the database",
+};
+
+/// Which account a handle names (`get_user_by_handle`): handles never change.
+pub const USER_HANDLE: CachePolicy = CachePolicy {
+    name: "user_handle",
+    key_format: "{lowercased handle}",
+    ttl: Duration::from_secs(300),
+    invalidation: "none needed: a handle names one account for its life; a deleted account's entry leads to a profile miss and a 404",
+    on_miss: "read the user by handle, then fill both this and `user_profile`",
+    on_redis_failure: "default",
+};
+
+/// How long after an invalidating write the key is deleted a second time.
+pub const SECOND_DELETE_AFTER: Duration = Duration::from_secs(1);
+
 /// Every cached thing; add a row here and in the runbook.
-pub const POLICIES: &[CachePolicy] = &[UNREAD_NOTIFICATIONS];
+pub const POLICIES: &[CachePolicy] = &[UNREAD_NOTIFICATIONS, USER_PROFILE, USER_HANDLE];
 
 /// A key inside a namespace.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

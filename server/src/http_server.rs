@@ -142,6 +142,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
     let pusher = crate::push::Pusher::from_config(&config.push)
         .map_err(|e| StartError::Config(e.to_string()))?;
     let (analytics, flusher) = crate::analytics::Analytics::start(db.clone(), &config.analytics);
+    crate::identity::profiles::Profiles::follow_invalidations(kv.clone());
     let service = Agora {
         social: crate::social::Social::new(db.clone()),
         posts: crate::posts::Posts::new(db.clone(), identity.clone()),

@@ -9,6 +9,7 @@
 
 pub mod admin;
 pub mod passwords;
+pub mod profiles;
 pub mod revocations;
 pub mod settings;
 pub mod tokens;
@@ -27,6 +28,7 @@ use crate::db_errors::{ResourceKind, service_error};
 use crate::notifications::NotificationEvent;
 use crate::paging::{page_size, split_page, stored};
 use passwords::{PasswordError, Passwords};
+use profiles::{CachedProfile, Profiles};
 use settings::AuthConfig;
 use tokens::{KeyRing, TokenError};
 
@@ -55,6 +57,7 @@ pub struct Identity {
     keys: Arc<KeyRing>,
     refresh_ttl_secs: u64,
     revocations: Arc<revocations::Revocations>,
+    profiles: Profiles,
 }
 
 impl std::fmt::Debug for Identity {
@@ -116,7 +119,7 @@ fn user_agent<P>(ctx: &RequestCtx<P>) -> Option<String> {
     })
 }
 
-fn me(user: User) -> Result<types::Me, ServiceError> {
+fn me(user: CachedProfile) -> Result<types::Me, ServiceError> {
     Ok(types::Me {
         id: user.id,
         handle: stored(user.handle, "handle")?,
@@ -131,7 +134,7 @@ fn me(user: User) -> Result<types::Me, ServiceError> {
     })
 }
 
-fn profile(user: User) -> Result<types::UserProfile, ServiceError> {
+fn profile(user: CachedProfile) -> Result<types::UserProfile, ServiceError> {
     Ok(types::UserProfile {
         id: user.id,
         handle: stored(user.handle, "handle")?,
@@ -155,6 +158,7 @@ impl Identity {
         let keys = KeyRing::new(config).map_err(IdentityError::Keys)?;
         let revocation_ttl =
             std::time::Duration::from_secs(config.access_ttl_secs + config.leeway_secs);
+        let profiles = Profiles::new(db.clone(), kv.clone());
         let revocations = revocations::Revocations::start(db.clone(), kv, revocation_ttl).await;
         Ok(Identity {
             db,
@@ -162,6 +166,7 @@ impl Identity {
             keys: Arc::new(keys),
             refresh_ttl_secs: config.refresh_ttl_secs,
             revocations,
+            profiles,
         })
     }
 
@@ -330,7 +335,7 @@ impl Identity {
         };
         let tokens = self.token_pair(user.id, session.id, user.role, refresh)?;
         Ok(types::Session {
-            user: me(user)?,
+            user: me(user.into())?,
             tokens,
         })
     }
@@ -382,7 +387,7 @@ impl Identity {
         )
         .await;
         Ok(types::Session {
-            user: me(user)?,
+            user: me(user.into())?,
             tokens,
         })
     }
@@ -606,8 +611,8 @@ impl Identity {
     pub async fn get_me(&self, ctx: &RequestCtx<Principal>) -> Result<types::Me, ServiceError> {
         let id = ctx.principal.user_id;
         let user = self
-            .db
-            .get_user(id, ReadPolicy::ForUser(id))
+            .profiles
+            .by_id(id, ReadPolicy::ForUser(id))
             .await
             .map_err(|e| service_error(e, ResourceKind::User))?;
         me(user)
@@ -630,7 +635,8 @@ impl Identity {
             .update_profile(ctx.principal.user_id, &changes)
             .await
             .map_err(|e| service_error(e, ResourceKind::User))?;
-        me(user)
+        self.profiles.forget(user.id).await;
+        me(user.into())
     }
 
     /// `get_user`: a public profile.
@@ -640,8 +646,8 @@ impl Identity {
         id: uuid::Uuid,
     ) -> Result<types::UserProfile, ServiceError> {
         let user = self
-            .db
-            .get_user(id, ReadPolicy::ForUser(ctx.principal.user_id))
+            .profiles
+            .by_id(id, ReadPolicy::ForUser(ctx.principal.user_id))
             .await
             .map_err(|e| service_error(e, ResourceKind::User))?;
         self.visible_profile(ctx, user).await
@@ -652,7 +658,7 @@ impl Identity {
     async fn visible_profile(
         &self,
         ctx: &RequestCtx<Principal>,
-        user: User,
+        user: CachedProfile,
     ) -> Result<types::UserProfile, ServiceError> {
         let me = ctx.principal.user_id;
         if user.id != me
@@ -674,8 +680,8 @@ impl Identity {
         handle: &str,
     ) -> Result<types::UserProfile, ServiceError> {
         let user = self
-            .db
-            .get_user_by_handle(handle, ReadPolicy::ForUser(ctx.principal.user_id))
+            .profiles
+            .by_handle(handle, ReadPolicy::ForUser(ctx.principal.user_id))
             .await
             .map_err(|e| service_error(e, ResourceKind::User))?;
         self.visible_profile(ctx, user).await

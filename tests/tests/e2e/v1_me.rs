@@ -76,3 +76,85 @@ async fn an_invalid_avatar_url_is_400() {
         .expect("answers");
     assert_eq!(response.status().as_u16(), 400);
 }
+
+/// Two instances on one database and one Redis: a profile one instance cached is fresh on the
+/// other the moment it changes (the cache entry is deleted after the commit), and through the
+/// in-process cache of an instance without Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_profile_changes_everywhere_at_once() {
+    let Some(redis) = agora_kv::testing::TestRedis::new("a_cached_profile_changes") else {
+        return;
+    };
+    let config = redis.config();
+    let url = config.url.clone().expect("url");
+    let shared = agora_db::testing::TestDb::sqlite().await;
+    let env = [
+        ("AGORA_REDIS__URL", url.as_str()),
+        ("AGORA_REDIS__KEY_PREFIX", config.key_prefix.as_str()),
+        ("AGORA_DATABASE__URL", shared.config.url.as_str()),
+    ];
+    let one = TestApp::start_with(&env).await;
+    let two = TestApp::start_with(&env).await;
+    let ann = one.register("ann").await;
+    let bob = one.register("bob").await;
+    let ann_on_one = one.client_with_token(&ann.tokens.access_token);
+    let ann_on_two = two.client_with_token(&ann.tokens.access_token);
+    let bob_on_two = two.client_with_token(&bob.tokens.access_token);
+    // Fill the caches through the other instance.
+    for _ in 0..2 {
+        assert_eq!(
+            ann_on_two
+                .get_me()
+                .send()
+                .await
+                .expect("me")
+                .into_inner()
+                .display_name
+                .as_str(),
+            "User ann"
+        );
+        let profile = bob_on_two
+            .get_user_by_handle()
+            .handle("ANN")
+            .send()
+            .await
+            .expect("by handle")
+            .into_inner();
+        assert_eq!(profile.display_name.as_str(), "User ann");
+    }
+    for name in ["Annie", "Ann B."] {
+        ann_on_one
+            .update_me()
+            .body(UpdateMeRequest::builder().display_name(Some(name.try_into().expect("name"))))
+            .send()
+            .await
+            .expect("update");
+        assert_eq!(
+            ann_on_two
+                .get_me()
+                .send()
+                .await
+                .expect("me")
+                .into_inner()
+                .display_name
+                .as_str(),
+            name
+        );
+        let by_id = bob_on_two
+            .get_user()
+            .user_id(ann.user.id)
+            .send()
+            .await
+            .expect("by id")
+            .into_inner();
+        assert_eq!(by_id.display_name.as_str(), name);
+        let by_handle = bob_on_two
+            .get_user_by_handle()
+            .handle("ann")
+            .send()
+            .await
+            .expect("by handle")
+            .into_inner();
+        assert_eq!(by_handle.display_name.as_str(), name);
+    }
+}
