@@ -50,10 +50,20 @@ struct SignedIn {
     seen_post: Option<uuid::Uuid>,
 }
 
+/// The seeded account simulated user `index` signs in as: spread over the ordinary accounts.
+/// `agora seed` makes its first accounts the hubs (thousands of friends) and the first 1% the
+/// well-known ones; a load where every user were a hub would measure fan-out to thousands per
+/// post, not a typical user.
+pub fn account_of(index: usize, count: usize) -> usize {
+    let skip = if count > 200 { count / 100 } else { 0 };
+    let ordinary = count.saturating_sub(skip).max(1);
+    skip + (index.wrapping_mul(7919)) % ordinary
+}
+
 /// The credentials of simulated user `index` (`weighted_users_index`).
 fn login_body(index: usize) -> Result<LoginRequest, Box<TransactionError>> {
     let a = accounts()?;
-    let n = index % a.count.max(1);
+    let n = account_of(index, a.count);
     LoginRequest::builder()
         .login(format!("{}{n}", a.prefix))
         .password(a.password.clone())
@@ -142,7 +152,7 @@ async fn get_me(user: &mut GooseUser) -> TransactionResult {
 async fn get_user(user: &mut GooseUser) -> TransactionResult {
     let a = accounts()?;
     // Another seeded account's profile, by handle (then by id would need its id).
-    let n = (user.weighted_users_index * 7 + 1) % a.count.max(1);
+    let n = account_of(user.weighted_users_index.wrapping_add(1), a.count);
     let path = format!("/v1/handles/{}{n}", a.prefix);
     call(user, "get_user_by_handle", GooseMethod::Get, &path, None).await?;
     Ok(())
@@ -240,4 +250,19 @@ pub fn all() -> Result<Vec<Scenario>, GooseError> {
             .register_transaction(transaction!(sign_in).set_on_start())
             .register_transaction(transaction!(create_post)),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::account_of;
+
+    #[test]
+    fn simulated_users_are_ordinary_accounts() {
+        for i in 0..1000 {
+            let n = account_of(i, 10_000);
+            assert!((100..10_000).contains(&n), "{i} → {n}");
+        }
+        assert!(account_of(3, 20) < 20);
+        assert_eq!(account_of(0, 1), 0);
+    }
 }
