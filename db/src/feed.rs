@@ -134,45 +134,37 @@ impl Db {
         author: Uuid,
         readers: &[Uuid],
     ) -> Result<(), DbError> {
-        for chunk in readers.chunks(FANOUT_CHUNK) {
-            let rows: Vec<_> = chunk
-                .iter()
-                .map(|reader| Entry {
-                    user_id: DbUuid(*reader),
-                    post_id: DbUuid(post),
-                    author_id: DbUuid(author),
-                })
-                .collect();
-            let mut conn = self.write().await?;
-            self.run(
-                "insert_feed_entries",
-                Target::Primary,
-                insert_entries(&mut conn, &rows),
-            )
-            .await?;
-        }
-        Ok(())
+        let rows: Vec<Entry> = readers
+            .iter()
+            .map(|reader| Entry {
+                user_id: DbUuid(*reader),
+                post_id: DbUuid(post),
+                author_id: DbUuid(author),
+            })
+            .collect();
+        self.write_entries("insert_feed_entries", &rows).await
     }
 
     /// Inserts `entries` (post, author) into `reader`'s feed (idempotent). `Conflict` when one
     /// of the posts is gone.
     pub async fn add_to_feed(&self, reader: Uuid, entries: &[(Uuid, Uuid)]) -> Result<(), DbError> {
-        for chunk in entries.chunks(FANOUT_CHUNK) {
-            let rows: Vec<_> = chunk
-                .iter()
-                .map(|(post, author)| Entry {
-                    user_id: DbUuid(reader),
-                    post_id: DbUuid(*post),
-                    author_id: DbUuid(*author),
-                })
-                .collect();
+        let rows: Vec<Entry> = entries
+            .iter()
+            .map(|(post, author)| Entry {
+                user_id: DbUuid(reader),
+                post_id: DbUuid(*post),
+                author_id: DbUuid(*author),
+            })
+            .collect();
+        self.write_entries("add_to_feed", &rows).await
+    }
+
+    /// Writes `rows` in statements of [`FANOUT_CHUNK`].
+    async fn write_entries(&self, operation: &'static str, rows: &[Entry]) -> Result<(), DbError> {
+        for chunk in rows.chunks(FANOUT_CHUNK) {
             let mut conn = self.write().await?;
-            self.run(
-                "add_to_feed",
-                Target::Primary,
-                insert_entries(&mut conn, &rows),
-            )
-            .await?;
+            self.run(operation, Target::Primary, insert_entries(&mut conn, chunk))
+                .await?;
         }
         Ok(())
     }

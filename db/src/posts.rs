@@ -247,26 +247,6 @@ impl Db {
         Ok(row.into())
     }
 
-    /// The posts among `ids` that are not deleted, in no particular order.
-    pub async fn get_posts(&self, ids: &[Uuid], policy: ReadPolicy) -> Result<Vec<Post>, DbError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<DbUuid> = ids.iter().copied().map(DbUuid).collect();
-        let (mut conn, target) = self.read(policy).await?;
-        let rows: Vec<PostRow> = self
-            .run("get_posts", target, async {
-                dispatch!(conn, c => posts::table
-                    .filter(posts::id.eq_any(&ids))
-                    .filter(posts::deleted_at.is_null())
-                    .select(PostRow::as_select())
-                    .load(c)
-                    .await)
-            })
-            .await?;
-        Ok(rows.into_iter().map(Post::from).collect())
-    }
-
     /// Edits post `id` of `author` (sets `edited_at`). `NotFound` when `author` has no such post.
     pub async fn update_post(
         &self,

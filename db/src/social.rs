@@ -251,22 +251,6 @@ impl Db {
         .await
     }
 
-    /// Whether `a` and `b` are friends (the friends-only rule).
-    pub async fn are_friends(&self, a: Uuid, b: Uuid, policy: ReadPolicy) -> Result<bool, DbError> {
-        let (mut conn, target) = self.read(policy).await?;
-        let n: i64 = self
-            .run("are_friends", target, async {
-                dispatch!(conn, c => friendships::table
-                    .filter(friendships::user_id.eq(DbUuid(a)))
-                    .filter(friendships::friend_id.eq(DbUuid(b)))
-                    .count()
-                    .get_result(c)
-                    .await)
-            })
-            .await?;
-        Ok(n > 0)
-    }
-
     /// Whether `blocker` blocks `blocked`.
     pub async fn blocks(
         &self,
@@ -280,29 +264,6 @@ impl Db {
                 dispatch!(conn, c => blocks::table
                     .filter(blocks::blocker_id.eq(DbUuid(blocker)))
                     .filter(blocks::blocked_id.eq(DbUuid(blocked)))
-                    .count()
-                    .get_result(c)
-                    .await)
-            })
-            .await?;
-        Ok(n > 0)
-    }
-
-    /// Whether either of `a` and `b` blocks the other.
-    pub async fn blocked_either_way(
-        &self,
-        a: Uuid,
-        b: Uuid,
-        policy: ReadPolicy,
-    ) -> Result<bool, DbError> {
-        let (mut conn, target) = self.read(policy).await?;
-        let n: i64 = self
-            .run("blocked_either_way", target, async {
-                dispatch!(conn, c => blocks::table
-                    .filter(
-                        blocks::blocker_id.eq(DbUuid(a)).and(blocks::blocked_id.eq(DbUuid(b)))
-                            .or(blocks::blocker_id.eq(DbUuid(b)).and(blocks::blocked_id.eq(DbUuid(a)))),
-                    )
                     .count()
                     .get_result(c)
                     .await)

@@ -200,9 +200,6 @@ async fn hot_path_queries_use_indexes_on_a_realistic_data_set() {
         .await
         .expect("merge-in");
     db.ties(reader, hub, policy).await.expect("ties");
-    db.are_friends(reader, hub, policy)
-        .await
-        .expect("are_friends");
     db.blocks(hub, reader, policy).await.expect("blocks");
     for list in [
         ConnectionList::Friends,
@@ -218,7 +215,6 @@ async fn hot_path_queries_use_indexes_on_a_realistic_data_set() {
         .await
         .expect("timeline");
     let ids: Vec<_> = hub_posts.iter().map(|p| p.id).collect();
-    db.get_posts(&ids, policy).await.expect("get_posts");
     db.get_post(post, policy).await.expect("get_post");
     db.liked_posts(reader, &ids, policy).await.expect("liked");
     db.list_post_likes(post, None, 21, policy)

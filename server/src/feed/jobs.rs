@@ -17,21 +17,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::FeedConfig;
-
-fn job_of<J: JobKind>(job: &J, trace: &TraceContext) -> Option<NewJob> {
-    match agora_jobs::new_job(
-        job,
-        agora_jobs::trace::child_traceparent(&trace.trace_id, trace.sampled),
-    ) {
-        Ok(job) => Some(job),
-        Err(e) => {
-            // A payload of plain ids always encodes; were it not to, the feed stays correct
-            // (reads check privacy) and only this optimisation is lost.
-            tracing::error!(error = %e, "feed job does not encode");
-            None
-        }
-    }
-}
+use crate::jobs::traced;
 
 /// Fan a new post out to its audience (the payload; field names are stored).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,7 +39,7 @@ impl JobKind for FanoutPost {
 impl FanoutPost {
     /// The job row for `post`.
     pub fn job(post: Uuid, trace: &TraceContext) -> Vec<NewJob> {
-        job_of(&FanoutPost { post_id: post }, trace)
+        traced(&FanoutPost { post_id: post }, trace)
             .into_iter()
             .collect()
     }
@@ -82,13 +68,13 @@ impl BackfillFeed {
     pub fn befriended(a: Uuid, b: Uuid, trace: &TraceContext) -> Vec<NewJob> {
         [(a, b), (b, a)]
             .into_iter()
-            .filter_map(|(reader, author)| job_of(&BackfillFeed { reader, author }, trace))
+            .filter_map(|(reader, author)| traced(&BackfillFeed { reader, author }, trace))
             .collect()
     }
 
     /// The follower's feed after a new follow.
     pub fn followed(reader: Uuid, author: Uuid, trace: &TraceContext) -> Vec<NewJob> {
-        job_of(&BackfillFeed { reader, author }, trace)
+        traced(&BackfillFeed { reader, author }, trace)
             .into_iter()
             .collect()
     }
@@ -117,13 +103,13 @@ impl PruneFeed {
     pub fn between(a: Uuid, b: Uuid, trace: &TraceContext) -> Vec<NewJob> {
         [(a, b), (b, a)]
             .into_iter()
-            .filter_map(|(reader, author)| job_of(&PruneFeed { reader, author }, trace))
+            .filter_map(|(reader, author)| traced(&PruneFeed { reader, author }, trace))
             .collect()
     }
 
     /// `reader`'s feed, after they stopped following `author`.
     pub fn reader(reader: Uuid, author: Uuid, trace: &TraceContext) -> Vec<NewJob> {
-        job_of(&PruneFeed { reader, author }, trace)
+        traced(&PruneFeed { reader, author }, trace)
             .into_iter()
             .collect()
     }
@@ -148,7 +134,7 @@ impl JobKind for PurgePost {
 impl PurgePost {
     /// The job row for `post`.
     pub fn job(post: Uuid, trace: &TraceContext) -> Vec<NewJob> {
-        job_of(&PurgePost { post_id: post }, trace)
+        traced(&PurgePost { post_id: post }, trace)
             .into_iter()
             .collect()
     }

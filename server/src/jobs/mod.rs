@@ -9,6 +9,25 @@ use agora_jobs::{Queue, Registry, RunningWorkers, Workers};
 
 use crate::config::Config;
 
+/// The row that enqueues `job` as a child of the request's trace, for a repository call to
+/// enqueue in its transaction. A payload that does not encode (plain ids and strings always do)
+/// is logged and left out: the write itself still happens.
+pub fn traced<J: agora_jobs::JobKind>(
+    job: &J,
+    trace: &agora_api::rt::TraceContext,
+) -> Option<agora_db::jobs::NewJob> {
+    match agora_jobs::new_job(
+        job,
+        agora_jobs::trace::child_traceparent(&trace.trace_id, trace.sampled),
+    ) {
+        Ok(row) => Some(row),
+        Err(e) => {
+            tracing::error!(job.kind = J::KIND, error = %e, "job does not encode");
+            None
+        }
+    }
+}
+
 /// What the handlers need: the database, the Redis-or-in-process primitives, the configuration.
 #[derive(Clone)]
 pub struct JobDeps {

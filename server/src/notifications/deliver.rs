@@ -87,6 +87,12 @@ impl NotificationEvent {
             agora_jobs::trace::child_traceparent(&trace.trace_id, trace.sampled),
         )
     }
+
+    /// [`NotificationEvent::job`] for a repository call's job list (an encoding failure is
+    /// logged and leaves the notification out, never the write).
+    pub fn jobs(&self, trace: &agora_api::rt::TraceContext) -> Vec<agora_db::jobs::NewJob> {
+        crate::jobs::traced(self, trace).into_iter().collect()
+    }
 }
 
 /// Runs `deliver_notification` jobs.

@@ -11,7 +11,6 @@ pub mod views;
 use agora_api::rt::{ErrorCode, Principal, RequestCtx, ServiceError};
 use agora_api::types;
 use agora_db::audit::{AuditAction, AuditOutcome};
-use agora_db::jobs::NewJob;
 use agora_db::notifications::{NotificationKind, SubjectType};
 use agora_db::posts::{Created, NewPost, Post, PostChanges, Visibility};
 use agora_db::users::Role;
@@ -42,16 +41,6 @@ fn db_post(e: agora_db::DbError) -> ServiceError {
 
 fn db_comment(e: agora_db::DbError) -> ServiceError {
     service_error(e, ResourceKind::Comment)
-}
-
-fn notify(event: NotificationEvent, ctx: &RequestCtx<Principal>) -> Vec<NewJob> {
-    match event.job(&ctx.trace) {
-        Ok(job) => vec![job],
-        Err(e) => {
-            tracing::error!(error = %e, "notification job does not encode");
-            Vec::new()
-        }
-    }
 }
 
 /// A post the caller may see, and how the caller relates to its author.
@@ -239,8 +228,7 @@ impl Posts {
         let include_friends_only = if author == me {
             true
         } else {
-            crate::social::Social::new(self.db.clone())
-                .visible_ties(me, author)
+            crate::social::visible_ties(&self.db, me, author)
                 .await?
                 .friends
         };
@@ -275,12 +263,10 @@ impl Posts {
         let jobs = if author == me {
             Vec::new()
         } else {
-            notify(
-                NotificationEvent::new(author, NotificationKind::PostLiked)
-                    .actor(me)
-                    .subject(SubjectType::Post, id),
-                ctx,
-            )
+            NotificationEvent::new(author, NotificationKind::PostLiked)
+                .actor(me)
+                .subject(SubjectType::Post, id)
+                .jobs(&ctx.trace)
         };
         let (_, like_count) = self.db.like_post(id, me, &jobs).await.map_err(db_post)?;
         Ok(types::LikeState {
@@ -358,13 +344,11 @@ impl Posts {
                 if author == me {
                     return Vec::new();
                 }
-                notify(
-                    NotificationEvent::new(author, NotificationKind::PostCommented)
-                        .actor(me)
-                        .subject(SubjectType::Post, post)
-                        .detail("comment_id", comment.to_string()),
-                    ctx,
-                )
+                NotificationEvent::new(author, NotificationKind::PostCommented)
+                    .actor(me)
+                    .subject(SubjectType::Post, post)
+                    .detail("comment_id", comment.to_string())
+                    .jobs(&ctx.trace)
             })
             .await
             .map_err(db_post)?;

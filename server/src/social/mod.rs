@@ -46,7 +46,7 @@ fn not_yourself(location: Location) -> ServiceError {
     }])
 }
 
-fn db(e: agora_db::DbError) -> ServiceError {
+fn db_error(e: agora_db::DbError) -> ServiceError {
     service_error(e, ResourceKind::User)
 }
 
@@ -88,6 +88,23 @@ fn connection_page(
     Ok(types::UserConnectionResultsPage { items, next_page })
 }
 
+/// The ties of `me` to `other`, or 404 when `other` does not exist or blocks `me` (one answer
+/// for both). Every operation that names another user starts here.
+pub(crate) async fn visible_ties(db: &Db, me: Uuid, other: Uuid) -> Result<Ties, ServiceError> {
+    // The user must exist; the read follows the caller's own writes.
+    db.get_user(other, ReadPolicy::ForUser(me))
+        .await
+        .map_err(db_error)?;
+    let ties = db
+        .ties(me, other, ReadPolicy::ForUser(me))
+        .await
+        .map_err(db_error)?;
+    if ties.blocked_by {
+        return Err(user_not_found());
+    }
+    Ok(ties)
+}
+
 /// The social operations; cheap to share.
 #[derive(Clone, Debug)]
 pub struct Social {
@@ -100,23 +117,8 @@ impl Social {
         Social { db }
     }
 
-    /// The ties of the caller to `other`, or 404 when `other` does not exist or blocks the
-    /// caller (one answer for both).
-    pub(crate) async fn visible_ties(&self, me: Uuid, other: Uuid) -> Result<Ties, ServiceError> {
-        // The user must exist; the read follows the caller's own writes.
-        self.db
-            .get_user(other, ReadPolicy::ForUser(me))
-            .await
-            .map_err(db)?;
-        let ties = self
-            .db
-            .ties(me, other, ReadPolicy::ForUser(me))
-            .await
-            .map_err(db)?;
-        if ties.blocked_by {
-            return Err(user_not_found());
-        }
-        Ok(ties)
+    async fn visible_ties(&self, me: Uuid, other: Uuid) -> Result<Ties, ServiceError> {
+        visible_ties(&self.db, me, other).await
     }
 
     /// `send_friend_request`.
@@ -139,7 +141,7 @@ impl Social {
                 .actor(me)
                 .subject(SubjectType::User, me)
                 .detail("request_id", request.to_string());
-            event.job(&ctx.trace).into_iter().collect()
+            event.jobs(&ctx.trace)
         };
         let outcome = self
             .db
@@ -154,7 +156,7 @@ impl Social {
                 },
             )
             .await
-            .map_err(db)?;
+            .map_err(db_error)?;
         match outcome {
             FriendRequestOutcome::AlreadyFriends => Err(ServiceError::Conflict {
                 code: ErrorCode::AlreadyFriends,
@@ -185,7 +187,7 @@ impl Social {
             .db
             .ties(me, other, ReadPolicy::Primary)
             .await
-            .map_err(db)?;
+            .map_err(db_error)?;
         Ok(relationship(other, &ties))
     }
 
@@ -210,7 +212,7 @@ impl Social {
             .db
             .list_friend_requests(me, direction, after, size + 1, ReadPolicy::ForUser(me))
             .await
-            .map_err(db)?;
+            .map_err(db_error)?;
         let (rows, next_page) = split_page(rows, size, |r| format!("{REQUEST_TOKEN}{}", r.id));
         let mut ids: Vec<Uuid> = rows
             .iter()
@@ -222,7 +224,7 @@ impl Social {
             .db
             .user_summaries(&ids, ReadPolicy::ForUser(me))
             .await
-            .map_err(db)?
+            .map_err(db_error)?
             .into_iter()
             .map(|u| (u.id, u))
             .collect();
@@ -257,7 +259,7 @@ impl Social {
                     .actor(me)
                     .subject(SubjectType::User, me)
                     .detail("request_id", request.to_string());
-                let mut jobs: Vec<NewJob> = event.job(&ctx.trace).into_iter().collect();
+                let mut jobs = event.jobs(&ctx.trace);
                 jobs.extend(BackfillFeed::befriended(me, sender, &ctx.trace));
                 jobs
             })
@@ -325,7 +327,7 @@ impl Social {
             .db
             .list_connections(list, user, after, size + 1, ReadPolicy::ForUser(me))
             .await
-            .map_err(db)?;
+            .map_err(db_error)?;
         connection_page(rows, size)
     }
 
@@ -375,7 +377,7 @@ impl Social {
             return Err(caller_blocks());
         }
         let jobs = BackfillFeed::followed(me, other, &ctx.trace);
-        let allowed = self.db.follow(me, other, &jobs).await.map_err(db)?;
+        let allowed = self.db.follow(me, other, &jobs).await.map_err(db_error)?;
         if !allowed {
             // A block that appeared since the check.
             let ties = self.visible_ties(me, other).await?;
@@ -400,7 +402,7 @@ impl Social {
         }
         self.visible_ties(me, other).await?;
         let jobs = PruneFeed::reader(me, other, &ctx.trace);
-        self.db.unfollow(me, other, &jobs).await.map_err(db)
+        self.db.unfollow(me, other, &jobs).await.map_err(db_error)
     }
 
     /// `block_user`.
@@ -418,9 +420,9 @@ impl Social {
         self.db
             .get_user(other, ReadPolicy::ForUser(me))
             .await
-            .map_err(db)?;
+            .map_err(db_error)?;
         let jobs = PruneFeed::between(me, other, &ctx.trace);
-        self.db.block(me, other, &jobs).await.map_err(db)
+        self.db.block(me, other, &jobs).await.map_err(db_error)
     }
 
     /// `unblock_user`.
@@ -436,7 +438,7 @@ impl Social {
         self.db
             .get_user(other, ReadPolicy::ForUser(me))
             .await
-            .map_err(db)?;
-        self.db.unblock(me, other).await.map_err(db)
+            .map_err(db_error)?;
+        self.db.unblock(me, other).await.map_err(db_error)
     }
 }
