@@ -48,7 +48,10 @@ impl From<DieselError> for DbError {
                     DatabaseErrorKind::UniqueViolation | DatabaseErrorKind::ForeignKeyViolation => {
                         DbError::Conflict { constraint }
                     }
-                    DatabaseErrorKind::ClosedConnection => DbError::Unavailable {
+                    // No SQLSTATE: the statement never reached a server (a connection that died
+                    // since its last use: the pool does not ping on checkout).
+                    DatabaseErrorKind::ClosedConnection
+                    | DatabaseErrorKind::UnableToSendCommand => DbError::Unavailable {
                         reason: info.message().to_owned(),
                     },
                     // PostgreSQL's statement_timeout answers SQLSTATE 57014, which diesel files

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use diesel::ConnectionResult;
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::{AsyncConnection, SimpleAsyncConnection};
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -386,6 +388,11 @@ fn pg_pool(url: &str, config: &DbConfig) -> bb8::Pool<PgManager> {
     let statement_timeout_ms = config.statement_timeout_ms;
     let connect_timeout = Duration::from_millis(config.connect_timeout_ms);
     let mut manager_config = ManagerConfig::<PgConn>::default();
+    // No `SELECT 1` per checkout: a feed read checks out a connection for each of its
+    // statements, and the ping doubled their round trips. A connection that broke (server
+    // restart, killed backend) fails its next statement, is marked broken and is dropped by the
+    // pool; the request answers 503 `unavailable` and the next one gets a fresh connection.
+    manager_config.recycling_method = RecyclingMethod::Fast;
     manager_config.custom_setup =
         Box::new(move |url| pg_setup(url.to_owned(), statement_timeout_ms, connect_timeout));
     let manager = AsyncDieselConnectionManager::<PgConn>::new_with_config(url, manager_config);
@@ -431,6 +438,8 @@ fn sqlite_pool(url: &str, config: &DbConfig) -> Result<bb8::Pool<SqliteManager>,
     }
     let busy_ms = config.sqlite_busy_timeout_ms;
     let mut manager_config = ManagerConfig::<SqliteConn>::default();
+    // A file in this process cannot go away between statements; the ping is pure cost.
+    manager_config.recycling_method = RecyclingMethod::Fast;
     manager_config.custom_setup = Box::new(move |url| sqlite_setup(url.to_owned(), busy_ms));
     let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path, manager_config);
     // SQLite has one writer; a few connections serve concurrent reads under WAL.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use agora_kv::cache::Lookup;
 use agora_kv::testing::{ChaosProxy, TestRedis, eventually};
-use agora_kv::{CacheKey, Kv, Quota, RedisConfig, RedisState};
+use agora_kv::{CacheKey, CachePolicy, Kv, Quota, RedisConfig, RedisState};
 use bytes::Bytes;
 
 const POLL: Duration = Duration::from_millis(50);
@@ -350,6 +350,81 @@ async fn invalidations_missed_during_an_outage_are_replayed() {
     assert!(
         matches!(other.cache().get(&key).await, Lookup::Miss(_)),
         "replayed into Redis"
+    );
+}
+
+/// A key whose policy allows no fallback misses while Redis fails (nothing is served from, or stored in, a
+/// per-instance copy that other instances' invalidations cannot reach), and a scope invalidated during the outage
+/// takes its whole namespace with it once Redis answers.
+#[tokio::test]
+async fn no_fallback_keys_miss_while_redis_fails() {
+    const POLICY: CachePolicy = CachePolicy {
+        name: "faults_feed",
+        key_format: "scope {user}, key {page}",
+        ttl: Duration::from_secs(60),
+        invalidation: "test only",
+        on_miss: "compute",
+        on_redis_failure: "miss",
+        fallback: false,
+    };
+    let Some(redis) = TestRedis::new("faults::no_fallback_keys_miss_while_redis_fails") else {
+        return;
+    };
+    let (proxy, writer) = proxied(&redis).await;
+    let other = connect(&redis.config()).await;
+    let mine = POLICY.scoped_key("u1", "first");
+    let theirs = POLICY.scoped_key("u2", "first");
+    for key in [&mine, &theirs] {
+        other
+            .cache()
+            .set(key, Bytes::from_static(b"old"), Duration::from_secs(60))
+            .await;
+    }
+
+    proxy.refuse_new(true);
+    proxy.cut();
+    let during = tokio::time::timeout(CALL_BOUND, writer.cache().get(&mine))
+        .await
+        .expect("bounded");
+    let Lookup::Miss(fill) = during else {
+        panic!("no fallback: a failing Redis is a miss");
+    };
+    writer
+        .cache()
+        .fill(
+            &mine,
+            fill,
+            Bytes::from_static(b"outage"),
+            Duration::from_secs(60),
+        )
+        .await;
+    writer
+        .cache()
+        .set(
+            &mine,
+            Bytes::from_static(b"outage"),
+            Duration::from_secs(60),
+        )
+        .await;
+    assert!(
+        matches!(writer.cache().get(&mine).await, Lookup::Miss(_)),
+        "nothing was kept in process"
+    );
+    tokio::time::timeout(
+        CALL_BOUND,
+        writer
+            .cache()
+            .invalidate_scopes(POLICY.name, &["u1".to_owned()], POLICY.ttl),
+    )
+    .await
+    .expect("bounded");
+
+    proxy.restore();
+    until_up(&writer).await;
+    assert!(matches!(writer.cache().get(&mine).await, Lookup::Miss(_)));
+    assert!(
+        matches!(other.cache().get(&theirs).await, Lookup::Miss(_)),
+        "the scope bump that could not reach Redis was replayed as a namespace bump"
     );
 }
 

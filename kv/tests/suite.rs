@@ -53,6 +53,8 @@ suite!(
     cache_delete_removes_one_key,
     cache_invalidate_namespace_drops_all_its_keys,
     cache_fill_after_invalidation_is_dropped,
+    cache_invalidate_scopes_drops_only_their_keys,
+    cache_fill_after_scope_invalidation_is_dropped,
     cache_get_or_compute_computes_once,
     broker_fans_out_per_channel,
     broker_json_and_stream,
@@ -171,6 +173,72 @@ async fn cache_fill_after_invalidation_is_dropped(kv: &Kv) {
     );
 }
 
+const SCOPED: CachePolicy = CachePolicy {
+    name: "example_feed",
+    key_format: "scope {user_id}, key {page}",
+    ttl: Duration::from_secs(60),
+    invalidation: "test only",
+    on_miss: "compute",
+    on_redis_failure: "miss",
+    fallback: false,
+};
+
+async fn cache_invalidate_scopes_drops_only_their_keys(kv: &Kv) {
+    let cache = kv.cache();
+    let (a1, a2) = (SCOPED.scoped_key("a", "p1"), SCOPED.scoped_key("a", "p2"));
+    let (b1, c1) = (SCOPED.scoped_key("b", "p1"), SCOPED.scoped_key("c", "p1"));
+    let plain = SCOPED.key("p1");
+    for key in [&a1, &a2, &b1, &c1, &plain] {
+        cache.set(key, b("v"), ms(60_000)).await;
+    }
+    assert!(is_hit(&cache.get(&a1).await, b"v"));
+    assert!(
+        is_hit(&cache.get(&plain).await, b"v"),
+        "an unscoped key of the same name is another key"
+    );
+    cache
+        .invalidate_scopes(SCOPED.name, &["a".to_owned(), "b".to_owned()], SCOPED.ttl)
+        .await;
+    for key in [&a1, &a2, &b1] {
+        assert!(matches!(cache.get(key).await, Lookup::Miss(_)), "{key:?}");
+    }
+    assert!(
+        is_hit(&cache.get(&c1).await, b"v"),
+        "other scopes are untouched"
+    );
+    assert!(is_hit(&cache.get(&plain).await, b"v"));
+    // A scope works again after invalidation, and a namespace bump still covers scoped keys.
+    cache.set(&a1, b("new"), ms(60_000)).await;
+    assert!(is_hit(&cache.get(&a1).await, b"new"));
+    cache.invalidate_namespace(SCOPED.name).await;
+    assert!(matches!(cache.get(&a1).await, Lookup::Miss(_)));
+    assert!(matches!(cache.get(&c1).await, Lookup::Miss(_)));
+    cache.delete(&a1).await;
+}
+
+async fn cache_fill_after_scope_invalidation_is_dropped(kv: &Kv) {
+    let cache = kv.cache();
+    let key = SCOPED.scoped_key("reader", "first");
+    let Lookup::Miss(fill) = cache.get(&key).await else {
+        panic!("fresh key must miss");
+    };
+    // The reader's friendship ends while their page is computed from the old ties.
+    cache
+        .invalidate_scopes(SCOPED.name, &["reader".to_owned()], SCOPED.ttl)
+        .await;
+    cache.fill(&key, fill, b("stale"), ms(60_000)).await;
+    assert!(
+        matches!(cache.get(&key).await, Lookup::Miss(_)),
+        "stale fill became visible"
+    );
+    // A fill after a fresh miss lands.
+    let Lookup::Miss(fill) = cache.get(&key).await else {
+        panic!("must miss");
+    };
+    cache.fill(&key, fill, b("fresh"), ms(60_000)).await;
+    assert!(is_hit(&cache.get(&key).await, b"fresh"));
+}
+
 async fn cache_get_or_compute_computes_once(kv: &Kv) {
     const POLICY: CachePolicy = CachePolicy {
         name: "example_profile",
@@ -179,6 +247,7 @@ async fn cache_get_or_compute_computes_once(kv: &Kv) {
         invalidation: "test only",
         on_miss: "compute",
         on_redis_failure: "fallback",
+        fallback: true,
     };
     let calls = AtomicU32::new(0);
     for _ in 0..3 {

@@ -1,6 +1,7 @@
 //! The load-test scenarios of Agora and the figures `agora-load` prints (see its `--help`).
 //! A library too, so the smoke test runs the same scenarios against an in-process server.
 
+pub mod histogram;
 pub mod scenarios;
 pub mod summary;
 
@@ -9,10 +10,9 @@ use goose::prelude::*;
 
 /// Runs the scenarios `config` selects and answers goose's metrics.
 pub async fn attack(mut config: GooseConfiguration) -> Result<GooseMetrics, GooseError> {
-    // A baseline run and the main run follow each other; goose's controllers would still hold
-    // their ports from the first. Neither is needed for a scripted run.
+    // A baseline run and the main run follow each other; goose's telnet controller would still
+    // hold its port from the first (its WebSocket controller is off unless asked for).
     config.no_telnet = true;
-    config.no_websocket = true;
     let mut attack = GooseAttack::initialize_with_config(config)?;
     for scenario in scenarios::all()? {
         attack = attack.register_scenario(scenario);

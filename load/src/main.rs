@@ -3,7 +3,8 @@
 //! `--throttle-requests`, `--report-file report.html`, …); this tool adds the scenarios, the
 //! seeded accounts they sign in as, and `--compare-with`, which runs a baseline scenario first on
 //! the same server with the same settings and prints each operation's throughput as a ratio of
-//! the baseline's.
+//! the baseline's. An HTML report (`--report-file x.html`) gets a latency histogram per
+//! operation after goose's own charts.
 //!
 //! ```sh
 //! agora seed                                   # 10,000 accounts, password seed-password
@@ -64,6 +65,22 @@ async fn main() -> std::process::ExitCode {
     match agora_load::attack(cli.goose.clone()).await {
         Ok(metrics) => {
             let summary = agora_load::summary::Summary::of(&metrics);
+            let histograms =
+                agora_load::histogram::section(&agora_load::summary::latency_buckets(&metrics));
+            for report in cli
+                .goose
+                .report_file
+                .iter()
+                .filter(|r| r.ends_with(".html"))
+            {
+                if let Err(e) = agora_load::histogram::append_to_report(
+                    std::path::Path::new(report),
+                    &histograms,
+                ) {
+                    eprintln!("{report}: cannot add the latency histograms: {e}");
+                    return std::process::ExitCode::FAILURE;
+                }
+            }
             print!("{}", summary.render(baseline.as_ref()));
             if summary.failures() > 0 {
                 eprintln!("{} requests failed", summary.failures());

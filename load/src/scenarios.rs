@@ -1,6 +1,7 @@
 //! The scenarios, each a sequence of the contract's operations a real client makes:
-//! `healthz` (the baseline every ratio divides by), `login`, `profile` (`get_me`, `get_user`)
-//! and `feed` (home feed pages, now and then a post or a like).
+//! `healthz` (the baseline every ratio divides by), `login`, `profile` (`get_me`, `get_user`),
+//! `feed` (home feed pages, now and then a post or a like), `feedread` (home feed pages only:
+//! the warm-cache read path) and `post`.
 //!
 //! Every simulated user signs in once, at its start, as one of the accounts `agora seed` made
 //! (`<prefix><n>`, chosen by the user's index), and sends the access token with each request.
@@ -246,6 +247,10 @@ pub fn all() -> Result<Vec<Scenario>, GooseError> {
             .register_transaction(transaction!(feed_next_page).set_weight(3)?)
             .register_transaction(transaction!(create_post).set_weight(1)?)
             .register_transaction(transaction!(like_post).set_weight(1)?),
+        scenario!("feedread")
+            .register_transaction(transaction!(sign_in).set_on_start())
+            .register_transaction(transaction!(feed_first_page).set_weight(2)?)
+            .register_transaction(transaction!(feed_next_page).set_weight(1)?),
         scenario!("post")
             .register_transaction(transaction!(sign_in).set_on_start())
             .register_transaction(transaction!(create_post)),

@@ -50,16 +50,36 @@ pub fn quantile(buckets: &[(u64, usize)], q: f64) -> f64 {
     buckets.last().map_or(0.0, |(us, _)| *us as f64 / 1000.0)
 }
 
+/// Each operation's latencies as goose keeps them: (bucket in µs, count), fastest first.
+pub fn latency_buckets(metrics: &GooseMetrics) -> Vec<(String, Vec<(u64, usize)>)> {
+    let mut out: Vec<(String, Vec<(u64, usize)>)> = metrics
+        .requests
+        .values()
+        .map(|aggregate| {
+            let mut buckets: Vec<(u64, usize)> = aggregate
+                .raw_data
+                .times_us
+                .iter()
+                .map(|(b, n)| (*b, *n))
+                .collect();
+            buckets.sort_unstable();
+            (aggregate.path.clone(), buckets)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
 impl Summary {
     /// The figures of a finished goose run.
     pub fn of(metrics: &GooseMetrics) -> Summary {
         let seconds = metrics.duration.max(1);
         let mut operations = BTreeMap::new();
-        for aggregate in metrics.requests.values() {
+        for (name, buckets) in latency_buckets(metrics) {
+            let Some(aggregate) = metrics.requests.values().find(|a| a.path == name) else {
+                continue;
+            };
             let timing = &aggregate.raw_data;
-            let mut buckets: Vec<(u64, usize)> =
-                timing.times_us.iter().map(|(b, n)| (*b, *n)).collect();
-            buckets.sort_unstable();
             operations.insert(
                 aggregate.path.clone(),
                 Operation {

@@ -45,7 +45,7 @@ async fn every_scenario_runs_clean() {
         count: 20,
         password: "seed-password".into(),
     });
-    for scenario in ["healthz", "login", "profile", "feed", "post"] {
+    for scenario in ["healthz", "login", "profile", "feed", "feedread", "post"] {
         let mut goose = GooseConfiguration::default();
         goose.host = Some(format!("http://{}", server.local_addr()));
         goose.users = Some(2);

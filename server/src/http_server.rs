@@ -143,10 +143,11 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
         .map_err(|e| StartError::Config(e.to_string()))?;
     let (analytics, flusher) = crate::analytics::Analytics::start(db.clone(), &config.analytics);
     crate::identity::profiles::Profiles::follow_invalidations(kv.clone());
+    let pages = crate::feed::FeedPages::new(kv.cache().clone());
     let service = Agora {
-        social: crate::social::Social::new(db.clone()),
-        posts: crate::posts::Posts::new(db.clone(), identity.clone()),
-        feed: crate::feed::Feed::new(db.clone(), config.feed.clone()),
+        social: crate::social::Social::new(db.clone(), pages.clone()),
+        posts: crate::posts::Posts::new(db.clone(), identity.clone(), pages.clone()),
+        feed: crate::feed::Feed::new(db.clone(), config.feed.clone(), pages),
         db,
         identity,
         kv,

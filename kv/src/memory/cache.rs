@@ -1,4 +1,4 @@
-//! In-process cache: bounded, TTL per entry, per-namespace versions for O(1) namespace invalidation.
+//! In-process cache: bounded, TTL per entry, per-namespace and per-scope versions for O(1) invalidation.
 //!
 //! When full, the entry that expires soonest is evicted (an expiry-ordered index makes that O(log n)); entries
 //! of an old namespace version are dropped when read or evicted.
@@ -16,6 +16,7 @@ use crate::cache::{Cache, CacheKey, Fill, FillTarget, Lookup};
 #[derive(Debug)]
 struct Entry {
     version: u64,
+    scope_version: u64,
     value: Bytes,
     expires: Instant,
     seq: u64,
@@ -24,15 +25,51 @@ struct Entry {
 #[derive(Debug, Default)]
 struct Inner {
     versions: HashMap<String, u64>,
+    /// (namespace, scope) → version; bounded by [`MAX_SCOPES`].
+    scopes: HashMap<(String, String), u64>,
     entries: HashMap<CacheKey, Entry>,
     /// (expiry, insertion sequence) → key, for eviction and expiry sweeps.
     by_expiry: BTreeMap<(Instant, u64), CacheKey>,
     next_seq: u64,
 }
 
+/// Scope versions kept before they are all forgotten (each forgotten scope's namespace is bumped, so no entry
+/// written under a forgotten version can be read again).
+const MAX_SCOPES: usize = 100_000;
+
 impl Inner {
     fn version(&self, namespace: &str) -> u64 {
         self.versions.get(namespace).copied().unwrap_or(0)
+    }
+
+    fn scope_version(&self, key: &CacheKey) -> u64 {
+        key.scope().map_or(0, |scope| {
+            self.scopes
+                .get(&(key.namespace().to_owned(), scope.to_owned()))
+                .copied()
+                .unwrap_or(0)
+        })
+    }
+
+    fn bump(&mut self, namespace: &str) {
+        let next = self.version(namespace) + 1;
+        self.versions.insert(namespace.to_owned(), next);
+    }
+
+    fn bump_scope(&mut self, namespace: &str, scope: &str) {
+        if self.scopes.len() >= MAX_SCOPES {
+            let namespaces: std::collections::HashSet<String> =
+                self.scopes.keys().map(|(ns, _)| ns.clone()).collect();
+            for ns in namespaces {
+                self.bump(&ns);
+            }
+            self.scopes.clear();
+        }
+        let slot = self
+            .scopes
+            .entry((namespace.to_owned(), scope.to_owned()))
+            .or_insert(0);
+        *slot += 1;
     }
 
     fn remove(&mut self, key: &CacheKey) {
@@ -41,10 +78,12 @@ impl Inner {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn insert(
         &mut self,
         key: &CacheKey,
         version: u64,
+        scope_version: u64,
         value: Bytes,
         expires: Instant,
         max_entries: usize,
@@ -67,6 +106,7 @@ impl Inner {
             key.clone(),
             Entry {
                 version,
+                scope_version,
                 value,
                 expires,
                 seq,
@@ -112,28 +152,45 @@ impl MemoryCache {
         let now = now();
         let mut inner = lock(&self.inner);
         let version = inner.version(key.namespace());
+        let scope_version = inner.scope_version(key);
+        let fill = Fill {
+            version,
+            scope_version,
+            target,
+        };
         match inner.entries.get(key) {
-            Some(entry) if entry.version == version && entry.expires > now => {
+            Some(entry)
+                if entry.version == version
+                    && entry.scope_version == scope_version
+                    && entry.expires > now =>
+            {
                 Lookup::Hit(entry.value.clone())
             }
             Some(_) => {
                 inner.remove(key);
-                Lookup::Miss(Fill { version, target })
+                Lookup::Miss(fill)
             }
-            None => Lookup::Miss(Fill { version, target }),
+            None => Lookup::Miss(fill),
         }
     }
 
-    pub(crate) fn store(&self, key: &CacheKey, version: Option<u64>, value: Bytes, ttl: Duration) {
+    /// Stores `value`; with `seen` (the versions at the miss), only if neither moved since.
+    pub(crate) fn store(
+        &self,
+        key: &CacheKey,
+        seen: Option<(u64, u64)>,
+        value: Bytes,
+        ttl: Duration,
+    ) {
         let now = now();
         let mut inner = lock(&self.inner);
-        let current = inner.version(key.namespace());
-        if version.is_some_and(|v| v != current) {
-            // Computed from data read before the namespace was invalidated.
+        let current = (inner.version(key.namespace()), inner.scope_version(key));
+        if seen.is_some_and(|v| v != current) {
+            // Computed from data read before the namespace or scope was invalidated.
             return;
         }
         let max = self.max_entries;
-        inner.insert(key, current, value, now + ttl, max, now);
+        inner.insert(key, current.0, current.1, value, now + ttl, max, now);
     }
 
     pub(crate) fn remove(&self, key: &CacheKey) {
@@ -141,9 +198,14 @@ impl MemoryCache {
     }
 
     pub(crate) fn bump(&self, namespace: &str) {
+        lock(&self.inner).bump(namespace);
+    }
+
+    pub(crate) fn bump_scopes(&self, namespace: &str, scopes: &[String]) {
         let mut inner = lock(&self.inner);
-        let next = inner.version(namespace) + 1;
-        inner.versions.insert(namespace.to_owned(), next);
+        for scope in scopes {
+            inner.bump_scope(namespace, scope);
+        }
     }
 }
 
@@ -159,7 +221,7 @@ impl Cache for MemoryCache {
         value: Bytes,
         ttl: Duration,
     ) -> BoxFuture<'a, ()> {
-        self.store(key, Some(fill.version), value, ttl);
+        self.store(key, Some((fill.version, fill.scope_version)), value, ttl);
         Box::pin(std::future::ready(()))
     }
 
@@ -175,6 +237,16 @@ impl Cache for MemoryCache {
 
     fn invalidate_namespace<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, ()> {
         self.bump(namespace);
+        Box::pin(std::future::ready(()))
+    }
+
+    fn invalidate_scopes<'a>(
+        &'a self,
+        namespace: &'a str,
+        scopes: &'a [String],
+        _ttl: Duration,
+    ) -> BoxFuture<'a, ()> {
+        self.bump_scopes(namespace, scopes);
         Box::pin(std::future::ready(()))
     }
 }
@@ -202,6 +274,27 @@ mod tests {
         assert!(matches!(cache.get(&short).await, Lookup::Miss(_)));
         assert!(matches!(cache.get(&long).await, Lookup::Hit(_)));
         assert!(matches!(cache.get(&third).await, Lookup::Hit(_)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn forgetting_scopes_bumps_their_namespaces() {
+        let cache = MemoryCache::new(10);
+        let key = CacheKey::new("t", "k");
+        let mut scoped = key.clone();
+        scoped.scope = Some("s0".to_owned());
+        cache
+            .set(&scoped, Bytes::from_static(b"old"), Duration::from_secs(60))
+            .await;
+        // Bump s0, fill anew, then overflow the scope table: the old s0 entry must not come back.
+        cache
+            .invalidate_scopes("t", &["s0".to_owned()], Duration::from_secs(60))
+            .await;
+        let scopes: Vec<String> = (1..=MAX_SCOPES).map(|i| format!("s{i}")).collect();
+        cache
+            .invalidate_scopes("t", &scopes, Duration::from_secs(60))
+            .await;
+        assert!(matches!(cache.get(&scoped).await, Lookup::Miss(_)));
+        assert!(lock(&cache.inner).scopes.len() < MAX_SCOPES);
     }
 
     #[tokio::test(start_paused = true)]

@@ -7,8 +7,18 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 
-use super::{MemoryCounter, MemoryPresence, MemoryRateLimiter};
+use bytes::Bytes;
+
+use super::{MemoryCache, MemoryCounter, MemoryPresence, MemoryRateLimiter};
+use crate::cache::{CacheKey, Fill, FillTarget, Lookup};
 use crate::rate_limit::Quota;
+
+/// Key `k` of the cache model: (scope, key) in namespace `n`; scope `None` is an unscoped key.
+fn model_key(scope: Option<u8>, key: u8) -> CacheKey {
+    let mut k = CacheKey::new("n", format!("k{key}"));
+    k.scope = scope.map(|s| format!("s{s}"));
+    k
+}
 
 fn quota(rate: u32, per_ms: u64, burst: u32) -> Quota {
     Quota::new(
@@ -86,6 +96,75 @@ proptest! {
         // Long after every TTL nothing is left, and the set itself is gone.
         prop_assert!(presence.members_at("set", now + Duration::from_secs(3_600)).is_empty());
         prop_assert!(presence.is_empty());
+    }
+
+    /// The cache equals a model in which a value is visible from its write until the next invalidation
+    /// covering its key (its scope, its namespace) or its deletion, and a fill computed after a miss lands
+    /// only if no such invalidation came between the miss and the fill: the read-compute-invalidate race
+    /// never resurrects data, scoped or not.
+    #[test]
+    fn cache_matches_model(ops in proptest::collection::vec((0u8..6, proptest::option::of(0u8..2), 0u8..2, 0u8..4), 1..120)) {
+        let cache = MemoryCache::new(1_000);
+        let ttl = Duration::from_secs(3_600);
+        // (scope, key) → visible value; (scope, key) → (fill of the last miss, invalidation epoch at it).
+        let mut visible: HashMap<(Option<u8>, u8), u8> = HashMap::new();
+        let mut fills: HashMap<(Option<u8>, u8), (Fill, u64)> = HashMap::new();
+        // Invalidation epochs: per scope (None = unscoped keys, covered by namespace bumps only) and namespace.
+        let mut scope_epoch: HashMap<Option<u8>, u64> = HashMap::new();
+        let mut namespace_epoch = 0u64;
+        let epoch = |scope_epoch: &HashMap<Option<u8>, u64>, ns: u64, scope: Option<u8>| {
+            ns * 1_000_000 + scope.map_or(0, |_| scope_epoch.get(&scope).copied().unwrap_or(0))
+        };
+        for (op, scope, key, value) in ops {
+            let k = model_key(scope, key);
+            let at = (scope, key);
+            match op {
+                0 => match cache.lookup(&k, FillTarget::Primary) {
+                    Lookup::Hit(v) => prop_assert_eq!(Some(v.as_ref()[0]), visible.get(&at).copied(), "hit {:?}", at),
+                    Lookup::Miss(fill) => {
+                        prop_assert_eq!(visible.get(&at), None, "miss {:?}", at);
+                        fills.insert(at, (fill, epoch(&scope_epoch, namespace_epoch, scope)));
+                    }
+                },
+                1 => {
+                    if let Some((fill, seen)) = fills.remove(&at) {
+                        cache.store(&k, Some((fill.version, fill.scope_version)), Bytes::from(vec![value]), ttl);
+                        if seen == epoch(&scope_epoch, namespace_epoch, scope) {
+                            visible.insert(at, value);
+                        }
+                    }
+                }
+                2 => {
+                    cache.store(&k, None, Bytes::from(vec![value]), ttl);
+                    visible.insert(at, value);
+                }
+                3 => {
+                    cache.remove(&k);
+                    visible.remove(&at);
+                }
+                4 => match scope {
+                    Some(s) => {
+                        cache.bump_scopes("n", &[format!("s{s}")]);
+                        *scope_epoch.entry(Some(s)).or_insert(0) += 1;
+                        visible.retain(|(sc, _), _| *sc != Some(s));
+                    }
+                    None => {
+                        cache.bump("n");
+                        namespace_epoch += 1;
+                        visible.clear();
+                    }
+                },
+                _ => {
+                    // Another namespace's invalidations touch nothing here.
+                    cache.bump("other");
+                    cache.bump_scopes("other", &["s0".to_owned()]);
+                }
+            }
+        }
+        for ((scope, key), value) in &visible {
+            let lookup = cache.lookup(&model_key(*scope, *key), FillTarget::Primary);
+            prop_assert!(matches!(&lookup, Lookup::Hit(v) if v.as_ref() == [*value]), "{:?} {:?}", (scope, key), lookup);
+        }
     }
 
     /// Concurrent increments are never lost within a window.

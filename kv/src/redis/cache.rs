@@ -22,33 +22,50 @@ use crate::cache::{Cache, CacheKey, Fill, FillTarget, Lookup};
 use crate::error::KvError;
 use crate::memory::{MemoryCache, lock};
 
-/// KEYS[1] = version key; ARGV = data key head (`…:v`), data key tail (`:{key}`). Returns {version, value|nil}.
+// Data keys are `{head}{version}{mid}{tail}`: `mid` is `.{scope version}` for scoped keys (KEYS[2] is then the
+// scope's version key) and empty otherwise. Lua `false` is a nil reply (a nil would end the returned table).
+
+/// KEYS = version key[, scope version key]; ARGV = head, tail. Returns {version, scope version, value|nil}.
 static GET: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local v = tonumber(redis.call('GET', KEYS[1]) or '0')
-return {v, redis.call('GET', ARGV[1] .. v .. ARGV[2])}
+local s, mid = 0, ''
+if KEYS[2] then
+  s = tonumber(redis.call('GET', KEYS[2]) or '0')
+  mid = '.' .. s
+end
+return {v, s, redis.call('GET', ARGV[1] .. v .. mid .. ARGV[2]) or false}
 ",
     )
 });
 
-/// KEYS[1] = version key; ARGV = head, tail, value, ttl in ms. Stores under the current version.
+/// KEYS = version key[, scope version key]; ARGV = head, tail, value, ttl in ms. Stores under the current
+/// versions.
 static SET: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local v = tonumber(redis.call('GET', KEYS[1]) or '0')
-redis.call('SET', ARGV[1] .. v .. ARGV[2], ARGV[3], 'PX', ARGV[4])
+local mid = ''
+if KEYS[2] then
+  mid = '.' .. tonumber(redis.call('GET', KEYS[2]) or '0')
+end
+redis.call('SET', ARGV[1] .. v .. mid .. ARGV[2], ARGV[3], 'PX', ARGV[4])
 return v
 ",
     )
 });
 
-/// KEYS[1] = version key; ARGV = head, tail. Deletes the key of the current version.
+/// KEYS = version key[, scope version key]; ARGV = head, tail. Deletes the key of the current versions.
 static DELETE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local v = tonumber(redis.call('GET', KEYS[1]) or '0')
-return redis.call('DEL', ARGV[1] .. v .. ARGV[2])
+local mid = ''
+if KEYS[2] then
+  mid = '.' .. tonumber(redis.call('GET', KEYS[2]) or '0')
+end
+return redis.call('DEL', ARGV[1] .. v .. mid .. ARGV[2])
 ",
     )
 });
@@ -65,8 +82,17 @@ pub(crate) struct RedisCache {
 
 struct Keys {
     version: String,
+    scope_version: Option<String>,
     head: String,
     tail: String,
+}
+
+impl Keys {
+    fn script_keys(&self) -> Vec<&str> {
+        std::iter::once(self.version.as_str())
+            .chain(self.scope_version.as_deref())
+            .collect()
+    }
 }
 
 impl RedisCache {
@@ -83,9 +109,17 @@ impl RedisCache {
         self.core.key("cache", &format!("{namespace}:version"))
     }
 
+    fn scope_version_key(&self, namespace: &str, scope: &str) -> String {
+        self.core
+            .key("cache", &format!("{namespace}:scope:{scope}:version"))
+    }
+
     fn keys(&self, key: &CacheKey) -> Keys {
         Keys {
             version: self.version_key(key.namespace()),
+            scope_version: key
+                .scope()
+                .map(|scope| self.scope_version_key(key.namespace(), scope)),
             head: self.core.key("cache", &format!("{}:v", key.namespace())),
             tail: format!(":{}", key.key()),
         }
@@ -136,10 +170,10 @@ impl RedisCache {
                 let k = self.keys(key);
                 self.core
                     .run("cache.get", |mut conn| async move {
-                        GET.key(&k.version)
+                        GET.key(k.script_keys())
                             .arg(&k.head)
                             .arg(&k.tail)
-                            .invoke_async::<(u64, Option<Vec<u8>>)>(&mut conn)
+                            .invoke_async::<(u64, u64, Option<Vec<u8>>)>(&mut conn)
                             .await
                     })
                     .await
@@ -147,15 +181,24 @@ impl RedisCache {
             Err(e) => Err(e),
         };
         match result {
-            Ok((_, Some(value))) => {
+            Ok((_, _, Some(value))) => {
                 self.redis_answered();
                 Lookup::Hit(Bytes::from(value))
             }
-            Ok((version, None)) => {
+            Ok((version, scope_version, None)) => {
                 self.redis_answered();
                 Lookup::Miss(Fill {
                     version,
+                    scope_version,
                     target: FillTarget::Primary,
+                })
+            }
+            Err(e) if !key.fallback() => {
+                tracing::debug!(error = %e, "cache miss: redis failed and the key has no fallback");
+                Lookup::Miss(Fill {
+                    version: 0,
+                    scope_version: 0,
+                    target: FillTarget::Nowhere,
                 })
             }
             Err(e) => {
@@ -167,12 +210,21 @@ impl RedisCache {
 
     async fn fill_impl(&self, key: &CacheKey, fill: Fill, value: Bytes, ttl: Duration) {
         match fill.target {
-            FillTarget::Fallback => self.fallback.store(key, Some(fill.version), value, ttl),
+            FillTarget::Nowhere => {}
+            FillTarget::Fallback => {
+                self.fallback
+                    .store(key, Some((fill.version, fill.scope_version)), value, ttl)
+            }
             FillTarget::Primary => {
-                // Under the version seen at the miss: after an invalidation this lands where nobody reads.
+                // Under the versions seen at the miss: after an invalidation this lands where nobody reads.
+                let mid = if key.scope().is_some() {
+                    format!(".{}", fill.scope_version)
+                } else {
+                    String::new()
+                };
                 let data_key = self.core.key(
                     "cache",
-                    &format!("{}:v{}:{}", key.namespace(), fill.version, key.key()),
+                    &format!("{}:v{}{mid}:{}", key.namespace(), fill.version, key.key()),
                 );
                 let result = self
                     .core
@@ -200,7 +252,7 @@ impl RedisCache {
         let result = self
             .core
             .run("cache.set", |mut conn| async move {
-                SET.key(&k.version)
+                SET.key(k.script_keys())
                     .arg(&k.head)
                     .arg(&k.tail)
                     .arg(sent.as_ref())
@@ -211,6 +263,9 @@ impl RedisCache {
             .await;
         match result {
             Ok(_) => self.redis_answered(),
+            Err(e) if !key.fallback() => {
+                tracing::debug!(error = %e, "cache set dropped: redis failed and the key has no fallback");
+            }
             Err(e) => {
                 self.use_fallback("set", &e);
                 self.fallback.store(key, None, value, ttl);
@@ -225,7 +280,7 @@ impl RedisCache {
             .core
             .run("cache.delete", |mut conn| async move {
                 DELETE
-                    .key(&k.version)
+                    .key(k.script_keys())
                     .arg(&k.head)
                     .arg(&k.tail)
                     .invoke_async::<u64>(&mut conn)
@@ -258,6 +313,36 @@ impl RedisCache {
     }
 }
 
+impl RedisCache {
+    async fn invalidate_scopes_impl(&self, namespace: &str, scopes: &[String], ttl: Duration) {
+        if scopes.is_empty() {
+            return;
+        }
+        self.fallback.bump_scopes(namespace, scopes);
+        let keys: Vec<String> = scopes
+            .iter()
+            .map(|scope| self.scope_version_key(namespace, scope))
+            .collect();
+        let keep = millis(crate::CachePolicy::scope_version_ttl(ttl));
+        let result = self
+            .core
+            .run("cache.invalidate_scopes", |mut conn| async move {
+                let mut pipe = redis::pipe();
+                for key in &keys {
+                    pipe.incr(key, 1).ignore();
+                    pipe.cmd("PEXPIRE").arg(key).arg(keep).ignore();
+                }
+                pipe.query_async::<()>(&mut conn).await
+            })
+            .await;
+        if let Err(e) = result {
+            // Some scopes may still hold old entries in Redis: the whole namespace goes once Redis answers.
+            self.use_fallback("invalidate_scopes", &e);
+            lock(&self.pending).insert(namespace.to_owned());
+        }
+    }
+}
+
 impl Cache for RedisCache {
     fn get<'a>(&'a self, key: &'a CacheKey) -> BoxFuture<'a, Lookup> {
         Box::pin(self.get_impl(key))
@@ -283,5 +368,14 @@ impl Cache for RedisCache {
 
     fn invalidate_namespace<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, ()> {
         Box::pin(self.invalidate_impl(namespace))
+    }
+
+    fn invalidate_scopes<'a>(
+        &'a self,
+        namespace: &'a str,
+        scopes: &'a [String],
+        ttl: Duration,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(self.invalidate_scopes_impl(namespace, scopes, ttl))
     }
 }

@@ -147,6 +147,8 @@ pub struct FeedWorker {
     pub db: Db,
     /// `feed.*`.
     pub config: FeedConfig,
+    /// The cached pages the jobs' writes make stale.
+    pub pages: super::FeedPages,
 }
 
 impl FeedWorker {
@@ -193,6 +195,7 @@ impl Handler<FanoutPost> for FeedWorker {
             Err(agora_db::DbError::Conflict { .. }) => return Ok(()),
             other => other?,
         }
+        self.pages.changed_for(&audience.active).await;
         metrics::counter!("feed_entries_written_total").increment(audience.active.len() as u64);
         metrics::histogram!("feed_fanout_duration_seconds").record(started.elapsed().as_secs_f64());
         // Post → last entry written: what a reader waits for at most.
@@ -232,14 +235,26 @@ impl Handler<BackfillFeed> for FeedWorker {
                 ReadPolicy::Primary,
             )
             .await?;
-        insert_entries(&self.db, job.reader, &posts).await?;
+        insert_entries(&self.db, &self.pages, job.reader, &posts).await?;
         metrics::counter!("feed_entries_written_total").increment(posts.len() as u64);
         Ok(())
     }
 }
 
-/// Inserts `posts` into `reader`'s feed; a post purged meanwhile is skipped.
+/// Inserts `posts` into `reader`'s feed (a post purged meanwhile is skipped), then marks the
+/// reader's cached pages stale.
 pub(crate) async fn insert_entries(
+    db: &Db,
+    pages: &super::FeedPages,
+    reader: Uuid,
+    posts: &[agora_db::posts::Post],
+) -> Result<(), agora_db::DbError> {
+    add_entries(db, reader, posts).await?;
+    pages.changed_for(&[reader]).await;
+    Ok(())
+}
+
+async fn add_entries(
     db: &Db,
     reader: Uuid,
     posts: &[agora_db::posts::Post],
@@ -273,6 +288,7 @@ impl Handler<PruneFeed> for FeedWorker {
             .db
             .prune_feed(job.reader, job.author, ties.following)
             .await?;
+        self.pages.changed_for(&[job.reader]).await;
         metrics::counter!("feed_entries_pruned_total").increment(removed);
         Ok(())
     }

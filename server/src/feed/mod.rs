@@ -11,11 +11,17 @@
 //!
 //! A page is keyed by post id (UUIDv7, time-ordered): a post published while someone pages
 //! sorts above the page they are on, so pages never repeat or skip a post. Privacy is checked by
-//! the read queries against the ties as they are now.
+//! the read queries against the ties as they are now; rendered pages are cached in the reader's
+//! scope ([`pages`]), which every write that changes what the reader may see bumps.
 
 pub mod jobs;
+pub mod pages;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use agora_kv::cache::FEED_PAGE;
 
 use agora_api::rt::{Principal, RequestCtx, ServiceError};
 use agora_api::types;
@@ -26,6 +32,7 @@ use uuid::Uuid;
 use crate::db_errors::{ResourceKind, service_error};
 use crate::paging::{page_size, parse_id_token, split_page};
 use crate::posts::views::render_posts;
+pub use pages::FeedPages;
 
 /// Page tokens of `get_home_feed` are `f1.<last post id>`.
 const PAGE_TOKEN: &str = "f1.";
@@ -84,17 +91,29 @@ impl FeedConfig {
     }
 }
 
+/// Readers whose last read this instance recorded, kept before the memo starts afresh.
+const NOTED_READERS_MAX: usize = 100_000;
+
 /// The feed operation; cheap to share.
 #[derive(Clone, Debug)]
 pub struct Feed {
     db: Db,
     config: FeedConfig,
+    pages: FeedPages,
+    /// When this instance last recorded each reader's read: a first page within
+    /// `read_record_interval_secs` of it needs no database round trip to know the reader is active.
+    noted: Arc<Mutex<HashMap<Uuid, Instant>>>,
 }
 
 impl Feed {
     /// The service.
-    pub fn new(db: Db, config: FeedConfig) -> Self {
-        Feed { db, config }
+    pub fn new(db: Db, config: FeedConfig, pages: FeedPages) -> Self {
+        Feed {
+            db,
+            config,
+            pages,
+            noted: Arc::new(Mutex::new(HashMap::new())),
+        }
     }
 
     /// The job handler of the feed jobs.
@@ -102,6 +121,7 @@ impl Feed {
         jobs::FeedWorker {
             db: self.db.clone(),
             config: self.config.clone(),
+            pages: self.pages.clone(),
         }
     }
 
@@ -122,10 +142,23 @@ impl Feed {
             // A first page is where a returning reader comes back.
             self.note_read(me).await?;
         }
-        let posts = self.page(me, before, size + 1).await.map_err(db)?;
-        let (posts, next_page) = split_page(posts, size, |p| format!("{PAGE_TOKEN}{}", p.id));
-        let items = render_posts(&self.db, me, posts).await?;
-        Ok(types::PostResultsPage { items, next_page })
+        let key = FEED_PAGE.scoped_key(
+            me.to_string(),
+            format!(
+                "{}:{size}",
+                before.map_or_else(|| "first".to_owned(), |b| b.to_string())
+            ),
+        );
+        self.pages
+            .cache()
+            .get_or_compute_key(&FEED_PAGE, &key, || async {
+                let posts = self.page(me, before, size + 1).await.map_err(db)?;
+                let (posts, next_page) =
+                    split_page(posts, size, |p| format!("{PAGE_TOKEN}{}", p.id));
+                let items = render_posts(&self.db, me, posts).await?;
+                Ok(types::PostResultsPage { items, next_page })
+            })
+            .await
     }
 
     /// Up to `limit` posts of `reader`'s feed before `before`: the fanned-out entries merged
@@ -169,6 +202,27 @@ impl Feed {
     /// Records the read (at most once per `read_record_interval_secs`), rebuilding the feed of
     /// a reader who was inactive (fan-out skipped them) or never read it.
     async fn note_read(&self, reader: Uuid) -> Result<(), ServiceError> {
+        let interval = Duration::from_secs(self.config.read_record_interval_secs);
+        let recently = self
+            .noted
+            .lock()
+            .ok()
+            .and_then(|noted| noted.get(&reader).copied())
+            .is_some_and(|at| at.elapsed() < interval);
+        if recently {
+            return Ok(());
+        }
+        self.record_read(reader).await?;
+        if let Ok(mut noted) = self.noted.lock() {
+            if noted.len() >= NOTED_READERS_MAX {
+                noted.clear();
+            }
+            noted.insert(reader, Instant::now());
+        }
+        Ok(())
+    }
+
+    async fn record_read(&self, reader: Uuid) -> Result<(), ServiceError> {
         let now = chrono::Utc::now();
         let last = self.db.feed_last_read(reader).await.map_err(db)?;
         let inactive_since =
@@ -208,7 +262,7 @@ impl Feed {
                 ReadPolicy::Primary,
             )
             .await?;
-        jobs::insert_entries(&self.db, reader, &posts).await?;
+        jobs::insert_entries(&self.db, &self.pages, reader, &posts).await?;
         metrics::counter!("feed_rebuilds_total").increment(1);
         metrics::histogram!("feed_rebuild_duration_seconds")
             .record(started.elapsed().as_secs_f64());

@@ -64,7 +64,12 @@ pub fn registry(deps: &JobDeps) -> Registry {
             mailer: mailer.clone(),
         });
     }
-    let feed = crate::feed::Feed::new(deps.db.clone(), deps.config.feed.clone()).worker();
+    let feed = crate::feed::Feed::new(
+        deps.db.clone(),
+        deps.config.feed.clone(),
+        crate::feed::FeedPages::new(deps.kv.cache().clone()),
+    )
+    .worker();
     let registry = registry
         .register::<crate::feed::jobs::FanoutPost, _>(feed.clone())
         .register::<crate::feed::jobs::BackfillFeed, _>(feed.clone())

@@ -18,6 +18,7 @@ use agora_db::{Db, ReadPolicy};
 use uuid::Uuid;
 
 use crate::db_errors::{ResourceKind, service_error};
+use crate::feed::FeedPages;
 use crate::feed::jobs::{FanoutPost, PurgePost};
 use crate::identity::Identity;
 use crate::notifications::NotificationEvent;
@@ -55,6 +56,8 @@ struct Visible {
 pub struct Posts {
     db: Db,
     identity: Identity,
+    /// Cached feed pages this service's writes make stale.
+    pages: FeedPages,
 }
 
 impl std::fmt::Debug for Posts {
@@ -65,8 +68,12 @@ impl std::fmt::Debug for Posts {
 
 impl Posts {
     /// The service (identity audits moderation).
-    pub fn new(db: Db, identity: Identity) -> Self {
-        Posts { db, identity }
+    pub fn new(db: Db, identity: Identity, pages: FeedPages) -> Self {
+        Posts {
+            db,
+            identity,
+            pages,
+        }
     }
 
     /// Post `id` if `me` may see it now, else 404.
@@ -136,7 +143,11 @@ impl Posts {
             .await
             .map_err(db_post)?;
         let post = match created {
-            Created::New(post) => post,
+            Created::New(post) => {
+                // The author's own posts are merged into their feed at read time.
+                self.pages.changed_for(&[me]).await;
+                post
+            }
             Created::Existing(post) => {
                 if post.body != new.body || post.visibility != new.visibility {
                     return Err(ServiceError::Conflict {
@@ -184,6 +195,7 @@ impl Posts {
             .update_post(id, me, &changes)
             .await
             .map_err(db_post)?;
+        self.pages.changed_for_everyone().await;
         render_post(&self.db, me, post).await
     }
 
@@ -205,6 +217,7 @@ impl Posts {
             .delete_post(id, me, &PurgePost::job(id, &ctx.trace))
             .await
             .map_err(db_post)?;
+        self.pages.changed_for_everyone().await;
         if moderated {
             self.audit_moderation(ctx, format!("post:{id}")).await;
         }
@@ -269,6 +282,8 @@ impl Posts {
                 .jobs(&ctx.trace)
         };
         let (_, like_count) = self.db.like_post(id, me, &jobs).await.map_err(db_post)?;
+        // `liked_by_me` in the liker's cached pages.
+        self.pages.changed_for(&[me]).await;
         Ok(types::LikeState {
             post_id: id,
             liked: true,
@@ -285,6 +300,7 @@ impl Posts {
         let me = ctx.principal.user_id;
         self.visible(me, id).await?;
         let like_count = self.db.unlike_post(id, me).await.map_err(db_post)?;
+        self.pages.changed_for(&[me]).await;
         Ok(types::LikeState {
             post_id: id,
             liked: false,

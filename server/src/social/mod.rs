@@ -15,6 +15,7 @@ use agora_db::{Db, ReadPolicy};
 use uuid::Uuid;
 
 use crate::db_errors::{ResourceKind, service_error};
+use crate::feed::FeedPages;
 use crate::feed::jobs::{BackfillFeed, PruneFeed};
 use crate::notifications::NotificationEvent;
 use crate::notifications::views::summary;
@@ -109,12 +110,19 @@ pub(crate) async fn visible_ties(db: &Db, me: Uuid, other: Uuid) -> Result<Ties,
 #[derive(Clone, Debug)]
 pub struct Social {
     db: Db,
+    /// Every tie change makes both sides' cached feed pages stale.
+    pages: FeedPages,
 }
 
 impl Social {
     /// The service.
-    pub fn new(db: Db) -> Self {
-        Social { db }
+    pub fn new(db: Db, pages: FeedPages) -> Self {
+        Social { db, pages }
+    }
+
+    /// After a committed change of the ties between `a` and `b`, before answering.
+    async fn ties_changed(&self, a: Uuid, b: Uuid) {
+        self.pages.changed_for(&[a, b]).await;
     }
 
     async fn visible_ties(&self, me: Uuid, other: Uuid) -> Result<Ties, ServiceError> {
@@ -157,6 +165,9 @@ impl Social {
             )
             .await
             .map_err(db_error)?;
+        if matches!(outcome, FriendRequestOutcome::Accepted(_)) {
+            self.ties_changed(me, other).await;
+        }
         match outcome {
             FriendRequestOutcome::AlreadyFriends => Err(ServiceError::Conflict {
                 code: ErrorCode::AlreadyFriends,
@@ -265,6 +276,7 @@ impl Social {
             })
             .await
             .map_err(|e| service_error(e, ResourceKind::FriendRequest))?;
+        self.ties_changed(me, sender).await;
         self.relationship_with(me, sender).await
     }
 
@@ -292,7 +304,9 @@ impl Social {
         self.db
             .remove_friend(me, other, &jobs)
             .await
-            .map_err(|e| service_error(e, ResourceKind::Friendship))
+            .map_err(|e| service_error(e, ResourceKind::Friendship))?;
+        self.ties_changed(me, other).await;
+        Ok(())
     }
 
     /// `list_friends`, `list_followers`, `list_following`.
@@ -378,6 +392,7 @@ impl Social {
         }
         let jobs = BackfillFeed::followed(me, other, &ctx.trace);
         let allowed = self.db.follow(me, other, &jobs).await.map_err(db_error)?;
+        self.ties_changed(me, other).await;
         if !allowed {
             // A block that appeared since the check.
             let ties = self.visible_ties(me, other).await?;
@@ -402,7 +417,9 @@ impl Social {
         }
         self.visible_ties(me, other).await?;
         let jobs = PruneFeed::reader(me, other, &ctx.trace);
-        self.db.unfollow(me, other, &jobs).await.map_err(db_error)
+        self.db.unfollow(me, other, &jobs).await.map_err(db_error)?;
+        self.ties_changed(me, other).await;
+        Ok(())
     }
 
     /// `block_user`.
@@ -422,7 +439,9 @@ impl Social {
             .await
             .map_err(db_error)?;
         let jobs = PruneFeed::between(me, other, &ctx.trace);
-        self.db.block(me, other, &jobs).await.map_err(db_error)
+        self.db.block(me, other, &jobs).await.map_err(db_error)?;
+        self.ties_changed(me, other).await;
+        Ok(())
     }
 
     /// `unblock_user`.
@@ -439,6 +458,8 @@ impl Social {
             .get_user(other, ReadPolicy::ForUser(me))
             .await
             .map_err(db_error)?;
-        self.db.unblock(me, other).await.map_err(db_error)
+        self.db.unblock(me, other).await.map_err(db_error)?;
+        self.ties_changed(me, other).await;
+        Ok(())
     }
 }

@@ -8,6 +8,7 @@ mod support;
 mod authorization;
 mod cors;
 mod db_outage;
+mod feed_cache;
 mod feed_model;
 mod healthz;
 mod limits;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use agora_kv::testing::{ChaosProxy, TestRedis, eventually};
 
-use crate::support::{TestApp, redis_state};
+use crate::support::{TestApp, chaos_redis_env, redis_state};
 
 async fn statuses(app: &TestApp) -> Vec<u16> {
     vec![
@@ -53,16 +53,7 @@ async fn cutting_redis_changes_no_status_code_and_it_recovers() {
     let config = redis.config_via(proxy.addr());
     let url = config.url.clone().expect("url");
     let prefix = config.key_prefix.clone();
-    let app = TestApp::start_with(&[
-        ("AGORA_REDIS__URL", url.as_str()),
-        ("AGORA_REDIS__KEY_PREFIX", prefix.as_str()),
-        ("AGORA_REDIS__COMMAND_TIMEOUT_MS", "300"),
-        ("AGORA_REDIS__BREAKER_THRESHOLD", "1"),
-        ("AGORA_REDIS__BREAKER_COOLDOWN_MS", "200"),
-        ("AGORA_REDIS__PUBSUB_PING_INTERVAL_MS", "100"),
-        ("AGORA_REDIS__PUBSUB_RECONNECT_MAX_DELAY_MS", "200"),
-    ])
-    .await;
+    let app = TestApp::start_with(&chaos_redis_env(&url, &prefix)).await;
     assert!(
         eventually(100, Duration::from_millis(50), || async {
             redis_state(&app).await == "up"

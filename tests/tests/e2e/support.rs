@@ -380,3 +380,37 @@ impl TestApp {
             .expect("accept_friend_request");
     }
 }
+
+/// Creates a post as `client`'s user.
+pub async fn create_post(
+    client: &agora_client::Client,
+    body: &str,
+    visibility: agora_client::types::PostVisibility,
+) -> agora_client::types::Post {
+    client
+        .create_post()
+        .body(
+            agora_client::types::PostCreate::builder()
+                .body(body)
+                .visibility(visibility),
+        )
+        .send()
+        .await
+        .expect("create_post")
+        .into_inner()
+}
+
+/// `AGORA_REDIS__*` for a server whose Redis is behind a chaos proxy: short command timeouts, a
+/// breaker that opens on the first failure and quick pub/sub reconnects, so a cut is noticed and a
+/// restore recovered within a test's patience.
+pub fn chaos_redis_env<'a>(url: &'a str, prefix: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("AGORA_REDIS__URL", url),
+        ("AGORA_REDIS__KEY_PREFIX", prefix),
+        ("AGORA_REDIS__COMMAND_TIMEOUT_MS", "300"),
+        ("AGORA_REDIS__BREAKER_THRESHOLD", "1"),
+        ("AGORA_REDIS__BREAKER_COOLDOWN_MS", "200"),
+        ("AGORA_REDIS__PUBSUB_PING_INTERVAL_MS", "100"),
+        ("AGORA_REDIS__PUBSUB_RECONNECT_MAX_DELAY_MS", "200"),
+    ]
+}

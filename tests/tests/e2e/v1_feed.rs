@@ -1,20 +1,13 @@
 //! `GET /v1/feed`: friends', followed users' and one's own posts, newest first; privacy at read
 //! time; stable pages while posting; large authors merged in at read time.
 
-use agora_client::types::{PostCreate, PostVisibility};
+use agora_client::types::PostVisibility;
 
 use crate::e2e_both_backends;
-use crate::support::{TestApp, status};
+use crate::support::{TestApp, create_post, status};
 
 async fn post(client: &agora_client::Client, body: &str, visibility: PostVisibility) -> uuid::Uuid {
-    client
-        .create_post()
-        .body(PostCreate::builder().body(body).visibility(visibility))
-        .send()
-        .await
-        .expect("create_post")
-        .into_inner()
-        .id
+    create_post(client, body, visibility).await.id
 }
 
 /// Every page of `client`'s feed, `limit` at a time, after fan-out settled.

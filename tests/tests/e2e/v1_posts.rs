@@ -4,21 +4,7 @@
 use agora_client::types::{CommentCreate, PostCreate, PostUpdate, PostVisibility};
 
 use crate::e2e_both_backends;
-use crate::support::{error_body, status, wait_for_notifications};
-
-async fn post(
-    client: &agora_client::Client,
-    body: &str,
-    visibility: PostVisibility,
-) -> agora_client::types::Post {
-    client
-        .create_post()
-        .body(PostCreate::builder().body(body).visibility(visibility))
-        .send()
-        .await
-        .expect("create_post")
-        .into_inner()
-}
+use crate::support::{create_post as post, error_body, status, wait_for_notifications};
 
 e2e_both_backends!(
     friends_only_posts_are_for_current_friends,
