@@ -55,6 +55,7 @@ suite!(
     cache_fill_after_invalidation_is_dropped,
     cache_invalidate_scopes_drops_only_their_keys,
     cache_fill_after_scope_invalidation_is_dropped,
+    cache_scopes_keep_their_own_entries,
     cache_get_or_compute_computes_once,
     broker_fans_out_per_channel,
     broker_json_and_stream,
@@ -214,6 +215,26 @@ async fn cache_invalidate_scopes_drops_only_their_keys(kv: &Kv) {
     assert!(matches!(cache.get(&a1).await, Lookup::Miss(_)));
     assert!(matches!(cache.get(&c1).await, Lookup::Miss(_)));
     cache.delete(&a1).await;
+}
+
+async fn cache_scopes_keep_their_own_entries(kv: &Kv) {
+    let cache = kv.cache();
+    // Same key, same (initial) scope versions, different scopes: one reader's page is never another's.
+    let (a, b_key) = (
+        SCOPED.scoped_key("a", "first"),
+        SCOPED.scoped_key("b", "first"),
+    );
+    cache.set(&a, b("a's page"), ms(60_000)).await;
+    assert!(
+        matches!(cache.get(&b_key).await, Lookup::Miss(_)),
+        "b read a's entry"
+    );
+    let Lookup::Miss(fill) = cache.get(&b_key).await else {
+        panic!("must miss");
+    };
+    cache.fill(&b_key, fill, b("b's page"), ms(60_000)).await;
+    assert!(is_hit(&cache.get(&a).await, b"a's page"));
+    assert!(is_hit(&cache.get(&b_key).await, b"b's page"));
 }
 
 async fn cache_fill_after_scope_invalidation_is_dropped(kv: &Kv) {

@@ -70,6 +70,15 @@ return redis.call('DEL', ARGV[1] .. v .. mid .. ARGV[2])
     )
 });
 
+/// The end of a data key: `:{key}`, or `:{scope}:{key}` for a scoped key (each scope has its own entries; the
+/// scope version in the middle only says which of them are current).
+fn data_tail(key: &CacheKey) -> String {
+    match key.scope() {
+        Some(scope) => format!(":{scope}:{}", key.key()),
+        None => format!(":{}", key.key()),
+    }
+}
+
 /// The Redis [`Cache`].
 #[derive(Debug)]
 pub(crate) struct RedisCache {
@@ -121,7 +130,7 @@ impl RedisCache {
                 .scope()
                 .map(|scope| self.scope_version_key(key.namespace(), scope)),
             head: self.core.key("cache", &format!("{}:v", key.namespace())),
-            tail: format!(":{}", key.key()),
+            tail: data_tail(key),
         }
     }
 
@@ -224,7 +233,12 @@ impl RedisCache {
                 };
                 let data_key = self.core.key(
                     "cache",
-                    &format!("{}:v{}{mid}:{}", key.namespace(), fill.version, key.key()),
+                    &format!(
+                        "{}:v{}{mid}{}",
+                        key.namespace(),
+                        fill.version,
+                        data_tail(key)
+                    ),
                 );
                 let result = self
                     .core

@@ -98,6 +98,15 @@ async fn a_cached_page_never_outlives_a_change_made_on_another_instance() {
     let all = vec![c.f_private, c.f_public, c.mine];
     assert_eq!(ids(&on_a).await, all, "cached on A");
     assert_eq!(ids(&on_a).await, all, "served again");
+    // Every reader has their own pages: a stranger's first page, on either instance, is theirs.
+    let stranger = a.register("stranger").await;
+    for app in [&a, &b] {
+        let x = app.client_with_token(&stranger.tokens.access_token);
+        assert!(
+            ids(&x).await.is_empty(),
+            "a stranger was served another reader's page"
+        );
+    }
 
     // The reader's own like, on B: `liked_by_me` on A's next read.
     assert_eq!(
