@@ -393,7 +393,20 @@ impl OperationDiff<'_, '_> {
             }
             self.parameter_pair(op, loc, name, old_ptr, &new_ptr);
         }
-        self.renamed_parameters(op, &removed, &new_params);
+        let renamed = self.renamed_parameters(op, &removed, &new_params);
+        for (loc, name, old_ptr) in &removed {
+            if !renamed.contains(&(loc.clone(), name.clone())) {
+                self.add(
+                    op,
+                    "request-parameter-removed-client",
+                    Some(old_ptr),
+                    None,
+                    format!(
+                        "{loc} parameter `{name}` of {label} is gone from the generated client"
+                    ),
+                );
+            }
+        }
         for ((loc, name), new_ptr) in new_params {
             let required = self
                 .new
@@ -424,12 +437,14 @@ impl OperationDiff<'_, '_> {
     /// One query/header/cookie parameter gone and one with the same schema added in the same
     /// place reads as a rename: on the wire that is the removal and addition already reported,
     /// but a generated client's argument changes name too.
+    /// Answers the (location, name) of the removed parameters read as renamed.
     fn renamed_parameters(
         &mut self,
         op: &Op,
         removed: &[(String, String, String)],
         added: &BTreeMap<(String, String), String>,
-    ) {
+    ) -> BTreeSet<(String, String)> {
+        let mut renamed = BTreeSet::new();
         let schema = |doc: &Document, p: &str| doc.get(&format!("{p}/schema")).cloned();
         for (loc, name, old_ptr) in removed {
             let mut same_place = added.iter().filter(|((l, _), _)| l == loc);
@@ -450,7 +465,9 @@ impl OperationDiff<'_, '_> {
                 Some(&format!("{new_ptr}/name")),
                 format!("{loc} parameter `{name}` of {label} was renamed to `{new_name}`"),
             );
+            renamed.insert((loc.clone(), name.clone()));
         }
+        renamed
     }
 
     fn parameter_pair(&mut self, op: &Op, loc: &str, name: &str, old_ptr: &str, new_ptr: &str) {
@@ -507,12 +524,64 @@ impl OperationDiff<'_, '_> {
             let mt = content.keys().next()?;
             Some(format!("{p}/content/{}/schema", escape(mt)))
         };
-        if let (Some(os), Some(ns)) = (schema_of(self.old, old_ptr), schema_of(self.new, new_ptr))
+        let (os, ns) = (schema_of(self.old, old_ptr), schema_of(self.new, new_ptr));
+        if !required(nv) {
+            self.parameter_default(op, loc, name, os.as_deref(), ns.as_deref());
+        }
+        if let (Some(os), Some(ns)) = (os, ns)
             && self.old.get(&os).is_some()
             && self.new.get(&ns).is_some()
         {
             self.schemas
                 .root(self.c, &os, &ns, Direction::Request, &op.label);
+        }
+    }
+
+    /// A client that omits an optional parameter gets the default: moving it changes what the
+    /// server does for every such client. Adding one where there was none only writes down what
+    /// the server did anyway.
+    fn parameter_default(
+        &mut self,
+        op: &Op,
+        loc: &str,
+        name: &str,
+        old_schema: Option<&str>,
+        new_schema: Option<&str>,
+    ) {
+        let default = |doc: &Document, p: Option<&str>| -> Option<(String, Value)> {
+            let p = p?;
+            let (at, schema) = resolve(doc, p)?;
+            let value = schema.get("default")?.clone();
+            Some((format!("{at}/default"), value))
+        };
+        let same = |a: &Value, b: &Value| match (a.as_f64(), b.as_f64()) {
+            (Some(x), Some(y)) => x == y,
+            _ => a == b,
+        };
+        let label = op.label.clone();
+        match (
+            default(self.old, old_schema),
+            default(self.new, new_schema),
+        ) {
+            (Some((op_ptr, ov)), Some((np, nv))) if !same(&ov, &nv) => self.add(
+                op,
+                "request-parameter-default-changed",
+                Some(&op_ptr),
+                Some(&np),
+                format!(
+                    "{loc} parameter `{name}` of {label} now defaults to {nv} (was {ov}) for clients that omit it"
+                ),
+            ),
+            (Some((op_ptr, ov)), None) => self.add(
+                op,
+                "request-parameter-default-changed",
+                Some(&op_ptr),
+                new_schema,
+                format!(
+                    "{loc} parameter `{name}` of {label} no longer defaults to {ov} for clients that omit it"
+                ),
+            ),
+            _ => {}
         }
     }
 
@@ -536,13 +605,26 @@ impl OperationDiff<'_, '_> {
                     format!("{label} now takes {what} request body"),
                 );
             }
-            (Some((opt, _)), None) => self.add(
-                op,
-                "request-body-removed",
-                Some(&opt),
-                None,
-                format!("{label} no longer takes a request body"),
-            ),
+            (Some((opt, ov)), None) => {
+                // Decided: a warning at wire level even for a required body. Old clients keep
+                // sending it and the server ignores a body it does not declare (Dropshot does),
+                // as it ignores a removed parameter or property.
+                let what = if required(ov) { "its required" } else { "its" };
+                self.add(
+                    op,
+                    "request-body-removed",
+                    Some(&opt),
+                    None,
+                    format!("{label} no longer takes {what} request body"),
+                );
+                self.add(
+                    op,
+                    "request-body-removed-client",
+                    Some(&opt),
+                    None,
+                    format!("the generated client of {label} no longer takes a body"),
+                );
+            }
             (Some((opt, ov)), Some((np, nv))) => {
                 if !required(ov) && required(nv) {
                     self.add(
@@ -597,8 +679,23 @@ impl OperationDiff<'_, '_> {
                 Some(np) => {
                     let os = format!("{op_ptr}/schema");
                     let ns = format!("{np}/schema");
+                    let accepts_anything = |doc: &Document, p: &str| {
+                        doc.get(p)
+                            .is_none_or(|v| v.as_object().is_some_and(|m| m.is_empty()))
+                    };
                     if self.old.get(&os).is_some() && self.new.get(&ns).is_some() {
                         self.schemas.root(self.c, &os, &ns, dir, &op.label);
+                    } else if dir == Direction::Request
+                        && accepts_anything(self.old, &os)
+                        && !accepts_anything(self.new, &ns)
+                    {
+                        self.add(
+                            op,
+                            "request-body-schema-added",
+                            Some(op_ptr),
+                            Some(&ns),
+                            format!("the `{mt}` request body of {label} accepted anything and now has a schema"),
+                        );
                     }
                 }
             }

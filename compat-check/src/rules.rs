@@ -121,13 +121,17 @@ rules! {
     "request-parameter-added-optional", Info, Request, Wire, "A new optional parameter.";
     "request-parameter-became-required", Breaking, Request, Wire, "An optional parameter became required.";
     "request-parameter-removed", Warning, Request, Wire, "A parameter was removed; old clients still send it.";
+    "request-parameter-removed-client", Breaking, Request, Client, "A parameter was removed (not renamed): the generated client's argument for it disappears, so code that passes it no longer compiles.";
+    "request-parameter-default-changed", Breaking, Request, Wire, "An optional parameter's default changed or was removed: the server now assumes another value for clients that omit it.";
     "request-parameter-style-changed", Breaking, Request, Wire, "A parameter's style or explode changed, so its serialization changed.";
     "request-parameter-renamed", Breaking, Request, Client, "A parameter was renamed (path parameters by position; others when one went and one with the same schema came): the generated client argument changes name.";
     // Request bodies.
     "request-body-added-required", Breaking, Request, Wire, "A required request body was added.";
     "request-body-added-optional", Info, Request, Wire, "An optional request body was added.";
     "request-body-became-required", Breaking, Request, Wire, "An optional request body became required.";
-    "request-body-removed", Warning, Request, Wire, "The request body was removed; old clients still send one.";
+    "request-body-removed", Warning, Request, Wire, "The request body (required or not) was removed; old clients still send one, which the server ignores.";
+    "request-body-removed-client", Breaking, Request, Client, "The request body was removed: the generated client's body argument disappears.";
+    "request-body-schema-added", Breaking, Request, Wire, "A request media type that accepted anything (no schema, or an empty one) now has a schema.";
     "request-media-type-removed", Breaking, Request, Wire, "A request media type is no longer accepted.";
     // Responses.
     "response-success-status-removed", Breaking, Response, Wire, "A success (2xx) response status was removed.";
@@ -147,6 +151,7 @@ rules! {
     "request-enum-added", Breaking, Request, Wire, "A request schema became an enum.";
     "response-enum-value-added", Breaking, Response, Wire, "A response enum may produce a new value (generated clients use closed enums).";
     "response-enum-removed", Breaking, Response, Wire, "A response schema stopped being an enum, so any value may come back.";
+    "response-enum-value-removed", Breaking, Response, Client, "A response enum lost a value: harmless on the wire, but the generated enum loses its variant, so code that matches it no longer compiles.";
     // Schemas: bounds.
     "request-max-decreased", Breaking, Request, Wire, "A request maximum was added or lowered (or made exclusive).";
     "request-min-increased", Breaking, Request, Wire, "A request minimum was added or raised (or made exclusive).";
@@ -181,8 +186,10 @@ rules! {
     "request-optional-property-added", Info, Request, Wire, "A new optional request property.";
     "request-property-became-required", Breaking, Request, Wire, "An optional request property became required.";
     "request-property-removed", Warning, Request, Wire, "A request property was removed; old clients still send it.";
+    "request-property-removed-client", Breaking, Request, Client, "A request property was removed: the generated request type loses the field, so code that sets it no longer compiles.";
     "response-property-removed", Breaking, Response, Wire, "A required response property was removed.";
     "response-optional-property-removed", Warning, Response, Wire, "An optional response property was removed.";
+    "response-optional-property-removed-client", Breaking, Response, Client, "An optional response property was removed: the generated response type loses the field, so code that reads it no longer compiles.";
     "response-property-became-optional", Breaking, Response, Wire, "A required response property became optional.";
     "response-property-added", Info, Response, Wire, "A new response property.";
     // Schemas: composition.

@@ -572,6 +572,15 @@ impl PairCtx<'_, '_> {
                 }
             }
             (Some(o), Some(n), false) => {
+                let gone: Vec<&Value> = o.iter().filter(|v| !n.contains(v)).collect();
+                if !gone.is_empty() {
+                    let msg = format!(
+                        "`{}` no longer returns {}: the generated enum loses those variants",
+                        self.what(),
+                        show(&gone)
+                    );
+                    self.at_keyword("response-enum-value-removed", "enum", msg);
+                }
                 let added: Vec<&Value> = n.iter().filter(|v| !o.contains(v)).collect();
                 if !added.is_empty() {
                     let msg = format!(
@@ -833,23 +842,42 @@ impl PairCtx<'_, '_> {
                             || format!("`{}` may now be missing from responses", what()),
                         );
                     }
-                    self.children.push((o, n));
+                    // A property never sent in this direction (readOnly in requests, writeOnly
+                    // in responses) constrains nothing here, whatever its bounds or pattern.
+                    if !(hidden(old_doc, &o) && hidden(new_doc, &n)) {
+                        self.children.push((o, n));
+                    }
+                }
+                (Some(o), None) if hidden(old_doc, &o) => {
+                    // Never sent in this direction; the other one reports the removal.
                 }
                 (Some(o), None) => {
                     if req {
-                        self.add("request-property-removed", Some(o.ptr), None, || {
-                            format!("`{}` was removed from the request", what())
+                        self.add(
+                            "request-property-removed",
+                            Some(o.ptr.clone()),
+                            None,
+                            || format!("`{}` was removed from the request", what()),
+                        );
+                        self.add("request-property-removed-client", Some(o.ptr), None, || {
+                            format!("`{}` is gone from the generated request type", what())
                         });
-                    } else if old_req && !hidden(old_doc, &o) {
+                    } else if old_req {
                         self.add("response-property-removed", Some(o.ptr), None, || {
                             format!("`{}` was removed from the response", what())
                         });
                     } else {
                         self.add(
                             "response-optional-property-removed",
-                            Some(o.ptr),
+                            Some(o.ptr.clone()),
                             None,
                             || format!("optional `{}` was removed from the response", what()),
+                        );
+                        self.add(
+                            "response-optional-property-removed-client",
+                            Some(o.ptr),
+                            None,
+                            || format!("`{}` is gone from the generated response type", what()),
                         );
                     }
                 }
