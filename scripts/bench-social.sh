@@ -51,8 +51,19 @@ stop_server() { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null |
 trap stop_server EXIT
 start_server
 
+# Waits until the fan-out queue is empty: posts of one phase fan out for a while after it, and
+# that work would be charged to the next phase.
+drain() {
+  for _ in $(seq 1200); do
+    $agora jobs stats | awk '$1 == "fanout" && $2 == 0 && $3 == 0 && $4 == 0 { ok = 1 } END { exit !ok }' && return
+    sleep 0.5
+  done
+  echo "the fanout queue did not drain" >&2; exit 1
+}
+
 run() {
   local name=$1; shift
+  drain
   echo "== $name"
   env -u AGORA_DATABASE__URL -u AGORA_REDIS__URL "$load" --host "http://127.0.0.1:$port" --quiet --no-print-metrics \
     --users "$users" --increase-rate "$users" --run-time "$run_time" "$@" | tee "$out/$name.txt"
@@ -85,6 +96,7 @@ run feed-read-half-load --scenarios feedread --throttle-requests "$(half_of "$ou
 # Fan-out of one post to the hub's audience (seed0: 5,000 friends, all active readers), on a
 # fresh server so its metrics hold only these posts: post → last feed entry written.
 echo "== fanout (seed0, ${BENCH_FANOUT_POSTS:-20} posts)"
+drain
 stop_server
 start_server
 python3 - "http://127.0.0.1:$port" "${BENCH_FANOUT_POSTS:-20}" <<'PY' | tee "$out/fanout.txt"
