@@ -196,6 +196,7 @@ rules! {
     "request-variant-removed", Breaking, Request, Wire, "A request oneOf/anyOf no longer accepts one of its variants.";
     "response-variant-added", Breaking, Response, Wire, "A response oneOf/anyOf may produce a new variant.";
     "response-wrapped-in-one-of", Breaking, Response, Wire, "A response schema was wrapped in oneOf/anyOf.";
+    "request-one-of-overlap", Breaking, Request, Wire, "A request oneOf gained a branch (or replaced a plain schema) that may match what another branch matches: a value matching two branches of a oneOf is rejected.";
     "request-wrapped-in-one-of", Breaking, Request, Client, "A request schema was wrapped in oneOf/anyOf: the generated type becomes an enum.";
     // Names that generated clients expose.
     "schema-renamed", Breaking, Operation, Client, "A component schema was renamed: the generated type changes name.";

@@ -997,6 +997,7 @@ impl PairCtx<'_, '_> {
         let kw = |v: &SchemaView| v.variants.as_ref().map_or("oneOf", |(k, _)| k.keyword());
         let what = self.what();
         if self.req() {
+            self.one_of_overlaps(&old_list, &new_list, &old_match, &new_taken, &new_keys);
             for (i, m) in old_match.iter().enumerate() {
                 if m.is_none() {
                     let label = old_keys[i].label(&old_list[i].ptr);
@@ -1039,6 +1040,117 @@ impl PairCtx<'_, '_> {
             }
         }
     }
+}
+
+impl<'d> PairCtx<'_, 'd> {
+    /// A request `oneOf` rejects a value that matches two of its branches: for each old shape
+    /// and its branch in the new `oneOf`, any *other* branch that is new to exclusivity (added, or
+    /// all of them when the old schema was not a `oneOf`) and may match the same values breaks
+    /// old clients at wire level.
+    fn one_of_overlaps(
+        &mut self,
+        old_list: &[At<'d>],
+        new_list: &[At<'d>],
+        old_match: &[Option<usize>],
+        new_taken: &[bool],
+        new_keys: &[VariantKey],
+    ) {
+        if !matches!(&self.new.variants, Some((resolve::VariantKind::OneOf, _)))
+            || new_list.len() < 2
+        {
+            return;
+        }
+        let was_one_of = matches!(&self.old.variants, Some((resolve::VariantKind::OneOf, _)));
+        let (old_doc, new_doc) = (self.old_doc, self.new_doc);
+        let what = self.what();
+        for (i, m) in old_match.iter().enumerate() {
+            let Some(j) = *m else { continue };
+            let Some(old_at) = old_list[i].resolve(old_doc) else {
+                continue;
+            };
+            let old_view = self.old_views.get(&old_at);
+            for (k, branch) in new_list.iter().enumerate() {
+                if k == j || (was_one_of && new_taken[k]) {
+                    continue;
+                }
+                let Some(new_at) = branch.resolve(new_doc) else {
+                    continue;
+                };
+                let new_view = self.new_views.get(&new_at);
+                if may_overlap(old_doc, &old_view, new_doc, &new_view) {
+                    let label = new_keys[k].label(&branch.ptr);
+                    self.add(
+                        "request-one-of-overlap",
+                        Some(old_list[i].ptr.clone()),
+                        Some(branch.ptr.clone()),
+                        || {
+                            format!(
+                                "`{what}`: values the old schema accepted may also match the {label} branch, and a oneOf rejects a value matching two branches"
+                            )
+                        },
+                    );
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Whether some value may match both `a` and `b`: `true` unless they are provably disjoint —
+/// by type (integers are numbers; `nullable` on both lets `null` through), by enum, by a property
+/// one requires and the other's closed `additionalProperties` forbids, or by a property one
+/// requires whose enum or type the other's declaration of it excludes (a discriminator).
+fn may_overlap(a_doc: &Document, a: &SchemaView, b_doc: &Document, b: &SchemaView) -> bool {
+    let expand = |t: u8| {
+        if t & resolve::NUMBER != 0 {
+            t | resolve::INTEGER
+        } else {
+            t
+        }
+    };
+    if let (Some(ta), Some(tb)) = (a.types, b.types)
+        && expand(ta) & expand(tb) == 0
+        && !(a.nullable && b.nullable)
+    {
+        return false;
+    }
+    if let (Some(ea), Some(eb)) = (a.enum_values, b.enum_values)
+        && !ea.iter().any(|v| eb.contains(v))
+    {
+        return false;
+    }
+    let forbids = |s: &SchemaView, name: &str| {
+        matches!(s.additional, Additional::Closed) && !s.properties.contains_key(name)
+    };
+    if a.required.iter().any(|p| forbids(b, p)) || b.required.iter().any(|p| forbids(a, p)) {
+        return false;
+    }
+    let enum_of = |v: &Value| -> Option<Vec<Value>> {
+        v.get("enum")
+            .and_then(Value::as_array)
+            .cloned()
+            .or_else(|| v.get("const").map(|c| vec![c.clone()]))
+    };
+    let type_of = |v: &Value| v.get("type").and_then(Value::as_str).map(resolve::type_bit);
+    for name in a.required.union(&b.required) {
+        let (Some(pa), Some(pb)) = (a.properties.get(name), b.properties.get(name)) else {
+            continue;
+        };
+        let (Some(ra), Some(rb)) = (pa.resolve(a_doc), pb.resolve(b_doc)) else {
+            continue;
+        };
+        if let (Some(x), Some(y)) = (enum_of(ra.value), enum_of(rb.value))
+            && !x.iter().any(|v| y.contains(v))
+        {
+            return false;
+        }
+        if let (Some(x), Some(y)) = (type_of(ra.value), type_of(rb.value))
+            && expand(x) & expand(y) == 0
+        {
+            return false;
+        }
+    }
+    true
 }
 
 impl SchemaView<'_> {
