@@ -10,6 +10,7 @@ mod finding;
 mod gate;
 mod load;
 mod operations;
+mod pattern;
 /// Source positions of JSON pointers (from the shared document model).
 pub use openapi_doc::positions as position;
 pub mod release;

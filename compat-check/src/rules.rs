@@ -171,8 +171,9 @@ rules! {
     "response-min-properties-decreased", Breaking, Response, Wire, "A response minProperties was lowered or removed.";
     // Schemas: other constraints.
     "request-pattern-added", Breaking, Request, Wire, "A request pattern was added.";
-    "request-pattern-changed", Breaking, Request, Wire, "A request pattern changed.";
-    "response-pattern-changed", Warning, Response, Wire, "A response pattern was removed or changed.";
+    "request-pattern-changed", Breaking, Request, Wire, "A request pattern changed so it refuses strings it accepted (decided on automata).";
+    "request-pattern-unproven", Warning, Request, Wire, "A request pattern changed in a way that cannot be proven compatible here (lookaround, backreferences, or automata too large): review it.";
+    "response-pattern-changed", Warning, Response, Wire, "A response pattern was removed or changed to one that may allow more (a proven narrowing is not reported).";
     "request-multiple-of-changed", Breaking, Request, Wire, "A request multipleOf was added or changed so fewer numbers pass.";
     "response-multiple-of-changed", Breaking, Response, Wire, "A response multipleOf was removed or changed so more numbers may come back.";
     "request-unique-items-added", Breaking, Request, Wire, "A request array now requires unique items.";

@@ -727,20 +727,40 @@ impl PairCtx<'_, '_> {
             return;
         }
         let what = self.what();
-        match (o, n, self.req()) {
-            (None, Some(p), true) => {
-                let msg = format!("`{what}` must now match /{p}/");
-                self.at_keyword("request-pattern-added", "pattern", msg);
+        // No pattern is the language of every string, like the empty pattern.
+        let language = |p: Option<&str>| p.unwrap_or("").to_owned();
+        if self.req() {
+            // Old clients send what the old pattern accepted: harmless when the new one accepts
+            // all of it.
+            match (crate::pattern::includes(&language(n), &language(o)), o, n) {
+                (Some(true), ..) => {}
+                (Some(false), None, Some(p)) => {
+                    let msg = format!("`{what}` must now match /{p}/");
+                    self.at_keyword("request-pattern-added", "pattern", msg);
+                }
+                (Some(false), Some(a), b) => {
+                    let b = b.unwrap_or("");
+                    let msg = format!(
+                        "`{what}` pattern changed from /{a}/ to /{b}/, which refuses strings the old one accepted"
+                    );
+                    self.at_keyword("request-pattern-changed", "pattern", msg);
+                }
+                (None, a, b) => {
+                    let (a, b) = (a.unwrap_or(""), b.unwrap_or(""));
+                    let msg = format!(
+                        "`{what}` pattern changed from /{a}/ to /{b}/; whether the new one accepts everything the old one did cannot be decided here"
+                    );
+                    self.at_keyword("request-pattern-unproven", "pattern", msg);
+                }
+                (Some(false), None, None) => {}
             }
-            (Some(a), Some(b), true) if a != b => {
-                let msg = format!("`{what}` pattern changed from /{a}/ to /{b}/");
-                self.at_keyword("request-pattern-changed", "pattern", msg);
-            }
-            (Some(a), b, false) if Some(a) != b => {
-                let msg = format!("`{what}` pattern /{a}/ was removed or changed");
-                self.at_keyword("response-pattern-changed", "pattern", msg);
-            }
-            _ => {}
+        } else if let Some(a) = o
+            // Clients saw only what the old pattern allowed: harmless when the new one is narrower.
+            && crate::pattern::includes(a, &language(n)) != Some(true)
+        {
+            let msg =
+                format!("`{what}` pattern /{a}/ was removed or changed to one that allows more");
+            self.at_keyword("response-pattern-changed", "pattern", msg);
         }
     }
 
