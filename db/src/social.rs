@@ -151,60 +151,62 @@ macro_rules! connection_page {
 macro_rules! ties_on {
     ($c:expr, $me:expr, $other:expr) => {{
         let (me, other) = (DbUuid($me), DbUuid($other));
-        let friends: i64 = friendships::table
-            .filter(friendships::user_id.eq(me))
-            .filter(friendships::friend_id.eq(other))
-            .count()
-            .get_result($c)
-            .await?;
-        let follows_rows: Vec<(DbUuid, DbUuid)> = follows::table
-            .filter(
-                follows::follower_id
-                    .eq(me)
-                    .and(follows::followee_id.eq(other))
-                    .or(follows::follower_id
-                        .eq(other)
-                        .and(follows::followee_id.eq(me))),
-            )
-            .select((follows::follower_id, follows::followee_id))
-            .load($c)
-            .await?;
-        let block_rows: Vec<(DbUuid, DbUuid)> = blocks::table
-            .filter(
-                blocks::blocker_id
-                    .eq(me)
-                    .and(blocks::blocked_id.eq(other))
-                    .or(blocks::blocker_id.eq(other).and(blocks::blocked_id.eq(me))),
-            )
-            .select((blocks::blocker_id, blocks::blocked_id))
-            .load($c)
-            .await?;
-        let request_rows: Vec<(DbUuid, DbUuid)> = friend_requests::table
-            .filter(
-                friend_requests::from_user_id
-                    .eq(me)
-                    .and(friend_requests::to_user_id.eq(other))
-                    .or(friend_requests::from_user_id
-                        .eq(other)
-                        .and(friend_requests::to_user_id.eq(me))),
-            )
-            .select((friend_requests::id, friend_requests::from_user_id))
-            .load($c)
-            .await?;
+        // One statement, one round trip: every privacy check asks it.
+        let (friends, following, followed_by, blocking, blocked_by, sent, received): (
+            bool,
+            bool,
+            bool,
+            bool,
+            bool,
+            Option<DbUuid>,
+            Option<DbUuid>,
+        ) = diesel::select((
+            diesel::dsl::exists(
+                friendships::table
+                    .filter(friendships::user_id.eq(me))
+                    .filter(friendships::friend_id.eq(other)),
+            ),
+            diesel::dsl::exists(
+                follows::table
+                    .filter(follows::follower_id.eq(me))
+                    .filter(follows::followee_id.eq(other)),
+            ),
+            diesel::dsl::exists(
+                follows::table
+                    .filter(follows::follower_id.eq(other))
+                    .filter(follows::followee_id.eq(me)),
+            ),
+            diesel::dsl::exists(
+                blocks::table
+                    .filter(blocks::blocker_id.eq(me))
+                    .filter(blocks::blocked_id.eq(other)),
+            ),
+            diesel::dsl::exists(
+                blocks::table
+                    .filter(blocks::blocker_id.eq(other))
+                    .filter(blocks::blocked_id.eq(me)),
+            ),
+            friend_requests::table
+                .filter(friend_requests::from_user_id.eq(me))
+                .filter(friend_requests::to_user_id.eq(other))
+                .select(friend_requests::id)
+                .single_value(),
+            friend_requests::table
+                .filter(friend_requests::from_user_id.eq(other))
+                .filter(friend_requests::to_user_id.eq(me))
+                .select(friend_requests::id)
+                .single_value(),
+        ))
+        .get_result($c)
+        .await?;
         Ok::<Ties, diesel::result::Error>(Ties {
-            friends: friends > 0,
-            following: follows_rows.iter().any(|(f, _)| f.0 == $me),
-            followed_by: follows_rows.iter().any(|(f, _)| f.0 == $other),
-            blocking: block_rows.iter().any(|(b, _)| b.0 == $me),
-            blocked_by: block_rows.iter().any(|(b, _)| b.0 == $other),
-            request_sent: request_rows
-                .iter()
-                .find(|(_, from)| from.0 == $me)
-                .map(|(id, _)| id.0),
-            request_received: request_rows
-                .iter()
-                .find(|(_, from)| from.0 == $other)
-                .map(|(id, _)| id.0),
+            friends,
+            following,
+            followed_by,
+            blocking,
+            blocked_by,
+            request_sent: sent.map(|id| id.0),
+            request_received: received.map(|id| id.0),
         })
     }};
 }
