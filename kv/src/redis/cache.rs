@@ -102,6 +102,15 @@ impl Keys {
             .chain(self.scope_version.as_deref())
             .collect()
     }
+
+    /// The data key under given versions: what the scripts compose in Redis, for a fill that must
+    /// land under the versions seen at its miss.
+    fn data_key(&self, version: u64, scope_version: u64) -> String {
+        match self.scope_version {
+            Some(_) => format!("{}{version}.{scope_version}{}", self.head, self.tail),
+            None => format!("{}{version}{}", self.head, self.tail),
+        }
+    }
 }
 
 impl RedisCache {
@@ -226,20 +235,7 @@ impl RedisCache {
             }
             FillTarget::Primary => {
                 // Under the versions seen at the miss: after an invalidation this lands where nobody reads.
-                let mid = if key.scope().is_some() {
-                    format!(".{}", fill.scope_version)
-                } else {
-                    String::new()
-                };
-                let data_key = self.core.key(
-                    "cache",
-                    &format!(
-                        "{}:v{}{mid}{}",
-                        key.namespace(),
-                        fill.version,
-                        data_tail(key)
-                    ),
-                );
+                let data_key = self.keys(key).data_key(fill.version, fill.scope_version);
                 let result = self
                     .core
                     .run("cache.fill", |mut conn| async move {
@@ -325,9 +321,7 @@ impl RedisCache {
             lock(&self.pending).insert(namespace.to_owned());
         }
     }
-}
 
-impl RedisCache {
     async fn invalidate_scopes_impl(&self, namespace: &str, scopes: &[String], ttl: Duration) {
         if scopes.is_empty() {
             return;
