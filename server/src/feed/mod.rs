@@ -17,11 +17,13 @@
 pub mod jobs;
 pub mod pages;
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
 
-use agora_kv::cache::FEED_PAGE;
+use agora_kv::cache::{FEED_PAGE, Lookup};
+use agora_kv::memory::MemoryCache;
+use agora_kv::{Cache, CacheKey};
 
 use agora_api::rt::{Principal, RequestCtx, ServiceError};
 use agora_api::types;
@@ -91,7 +93,7 @@ impl FeedConfig {
     }
 }
 
-/// Readers whose last read this instance recorded, kept before the memo starts afresh.
+/// Readers whose recent read this instance remembers (the soonest to expire go first).
 const NOTED_READERS_MAX: usize = 100_000;
 
 /// The feed operation; cheap to share.
@@ -100,9 +102,9 @@ pub struct Feed {
     db: Db,
     config: FeedConfig,
     pages: FeedPages,
-    /// When this instance last recorded each reader's read: a first page within
-    /// `read_record_interval_secs` of it needs no database round trip to know the reader is active.
-    noted: Arc<Mutex<HashMap<Uuid, Instant>>>,
+    /// Readers whose read this instance recorded within `read_record_interval_secs` (entries live
+    /// that long): their first page needs no database round trip to know they are active.
+    noted: Arc<MemoryCache>,
 }
 
 impl Feed {
@@ -112,7 +114,7 @@ impl Feed {
             db,
             config,
             pages,
-            noted: Arc::new(Mutex::new(HashMap::new())),
+            noted: Arc::new(MemoryCache::new(NOTED_READERS_MAX)),
         }
     }
 
@@ -202,23 +204,13 @@ impl Feed {
     /// Records the read (at most once per `read_record_interval_secs`), rebuilding the feed of
     /// a reader who was inactive (fan-out skipped them) or never read it.
     async fn note_read(&self, reader: Uuid) -> Result<(), ServiceError> {
-        let interval = Duration::from_secs(self.config.read_record_interval_secs);
-        let recently = self
-            .noted
-            .lock()
-            .ok()
-            .and_then(|noted| noted.get(&reader).copied())
-            .is_some_and(|at| at.elapsed() < interval);
-        if recently {
+        let key = CacheKey::new("feed_read_noted", reader.to_string());
+        if let Lookup::Hit(_) = self.noted.get(&key).await {
             return Ok(());
         }
         self.record_read(reader).await?;
-        if let Ok(mut noted) = self.noted.lock() {
-            if noted.len() >= NOTED_READERS_MAX {
-                noted.clear();
-            }
-            noted.insert(reader, Instant::now());
-        }
+        let interval = Duration::from_secs(self.config.read_record_interval_secs);
+        self.noted.set(&key, bytes::Bytes::new(), interval).await;
         Ok(())
     }
 

@@ -392,7 +392,6 @@ impl Social {
         }
         let jobs = BackfillFeed::followed(me, other, &ctx.trace);
         let allowed = self.db.follow(me, other, &jobs).await.map_err(db_error)?;
-        self.ties_changed(me, other).await;
         if !allowed {
             // A block that appeared since the check.
             let ties = self.visible_ties(me, other).await?;
@@ -402,6 +401,7 @@ impl Social {
                 user_not_found()
             });
         }
+        self.ties_changed(me, other).await;
         self.relationship_with(me, other).await
     }
 
