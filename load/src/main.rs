@@ -65,14 +65,18 @@ async fn main() -> std::process::ExitCode {
     match agora_load::attack(cli.goose.clone()).await {
         Ok(metrics) => {
             let summary = agora_load::summary::Summary::of(&metrics);
-            let histograms =
-                agora_load::histogram::section(&agora_load::summary::latency_buckets(&metrics));
-            for report in cli
+            let html: Vec<&String> = cli
                 .goose
                 .report_file
                 .iter()
                 .filter(|r| r.ends_with(".html"))
-            {
+                .collect();
+            let histograms = if html.is_empty() {
+                String::new()
+            } else {
+                agora_load::histogram::section(&agora_load::summary::latency_buckets(&metrics))
+            };
+            for report in html {
                 if let Err(e) = agora_load::histogram::append_to_report(
                     std::path::Path::new(report),
                     &histograms,

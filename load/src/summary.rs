@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use goose::metrics::GooseMetrics;
+use goose::metrics::{GooseMetrics, GooseRequestMetricAggregate};
 
 /// One operation's figures.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,21 +50,24 @@ pub fn quantile(buckets: &[(u64, usize)], q: f64) -> f64 {
     buckets.last().map_or(0.0, |(us, _)| *us as f64 / 1000.0)
 }
 
-/// Each operation's latencies as goose keeps them: (bucket in µs, count), fastest first.
+/// One operation's latencies as goose keeps them: (bucket in µs, count), fastest first.
+fn buckets_of(aggregate: &GooseRequestMetricAggregate) -> Vec<(u64, usize)> {
+    let mut buckets: Vec<(u64, usize)> = aggregate
+        .raw_data
+        .times_us
+        .iter()
+        .map(|(b, n)| (*b, *n))
+        .collect();
+    buckets.sort_unstable();
+    buckets
+}
+
+/// Every operation's latency buckets, by operation name.
 pub fn latency_buckets(metrics: &GooseMetrics) -> Vec<(String, Vec<(u64, usize)>)> {
     let mut out: Vec<(String, Vec<(u64, usize)>)> = metrics
         .requests
         .values()
-        .map(|aggregate| {
-            let mut buckets: Vec<(u64, usize)> = aggregate
-                .raw_data
-                .times_us
-                .iter()
-                .map(|(b, n)| (*b, *n))
-                .collect();
-            buckets.sort_unstable();
-            (aggregate.path.clone(), buckets)
-        })
+        .map(|aggregate| (aggregate.path.clone(), buckets_of(aggregate)))
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
@@ -75,10 +78,8 @@ impl Summary {
     pub fn of(metrics: &GooseMetrics) -> Summary {
         let seconds = metrics.duration.max(1);
         let mut operations = BTreeMap::new();
-        for (name, buckets) in latency_buckets(metrics) {
-            let Some(aggregate) = metrics.requests.values().find(|a| a.path == name) else {
-                continue;
-            };
+        for aggregate in metrics.requests.values() {
+            let buckets = buckets_of(aggregate);
             let timing = &aggregate.raw_data;
             operations.insert(
                 aggregate.path.clone(),
