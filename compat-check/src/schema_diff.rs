@@ -728,38 +728,36 @@ impl PairCtx<'_, '_> {
         }
         let what = self.what();
         // No pattern is the language of every string, like the empty pattern.
-        let language = |p: Option<&str>| p.unwrap_or("").to_owned();
+        let (old_lang, new_lang) = (o.unwrap_or(""), n.unwrap_or(""));
         if self.req() {
             // Old clients send what the old pattern accepted: harmless when the new one accepts
             // all of it.
-            match (crate::pattern::includes(&language(n), &language(o)), o, n) {
-                (Some(true), ..) => {}
-                (Some(false), None, Some(p)) => {
-                    let msg = format!("`{what}` must now match /{p}/");
+            match crate::pattern::includes(new_lang, old_lang) {
+                Some(true) => {}
+                Some(false) if o.is_none() => {
+                    let msg = format!("`{what}` must now match /{new_lang}/");
                     self.at_keyword("request-pattern-added", "pattern", msg);
                 }
-                (Some(false), Some(a), b) => {
-                    let b = b.unwrap_or("");
+                Some(false) => {
                     let msg = format!(
-                        "`{what}` pattern changed from /{a}/ to /{b}/, which refuses strings the old one accepted"
+                        "`{what}` pattern changed from /{old_lang}/ to /{new_lang}/, which refuses strings the old one accepted"
                     );
                     self.at_keyword("request-pattern-changed", "pattern", msg);
                 }
-                (None, a, b) => {
-                    let (a, b) = (a.unwrap_or(""), b.unwrap_or(""));
+                None => {
                     let msg = format!(
-                        "`{what}` pattern changed from /{a}/ to /{b}/; whether the new one accepts everything the old one did cannot be decided here"
+                        "`{what}` pattern changed from /{old_lang}/ to /{new_lang}/; whether the new one accepts everything the old one did cannot be decided here"
                     );
                     self.at_keyword("request-pattern-unproven", "pattern", msg);
                 }
-                (Some(false), None, None) => {}
             }
-        } else if let Some(a) = o
+        } else if o.is_some()
             // Clients saw only what the old pattern allowed: harmless when the new one is narrower.
-            && crate::pattern::includes(a, &language(n)) != Some(true)
+            && crate::pattern::includes(old_lang, new_lang) != Some(true)
         {
-            let msg =
-                format!("`{what}` pattern /{a}/ was removed or changed to one that allows more");
+            let msg = format!(
+                "`{what}` pattern /{old_lang}/ was removed or changed to one that allows more"
+            );
             self.at_keyword("response-pattern-changed", "pattern", msg);
         }
     }
