@@ -6,9 +6,12 @@
 use std::time::Duration;
 
 use agora_client::types::{PostVisibility, Session};
-use agora_kv::testing::{ChaosProxy, TestRedis, eventually};
+use agora_kv::testing::{TestRedis, eventually};
 
-use crate::support::{TestApp, chaos_redis_env, create_post, redis_state, status, test_jwt_keys};
+use crate::support::{
+    TestApp, chaos_redis_env, create_post, home_feed, redis_behind_proxy, redis_state, status,
+    test_jwt_keys,
+};
 
 async fn post(client: &agora_client::Client, body: &str, visibility: PostVisibility) -> uuid::Uuid {
     create_post(client, body, visibility).await.id
@@ -19,25 +22,13 @@ async fn pages(
     client: &agora_client::Client,
     limit: u32,
 ) -> (Vec<uuid::Uuid>, Vec<u16>, Vec<uuid::Uuid>) {
-    let (mut ids, mut statuses, mut liked) = (Vec::new(), Vec::new(), Vec::new());
-    let mut token: Option<String> = None;
-    loop {
-        let mut call = client
-            .get_home_feed()
-            .limit(std::num::NonZeroU32::new(limit).expect("limit"));
-        if let Some(t) = token.take() {
-            call = call.page_token(t);
-        }
-        let result = call.send().await;
-        statuses.push(status(&result));
-        let page = result.expect("feed page").into_inner();
-        ids.extend(page.items.iter().map(|p| p.id));
-        liked.extend(page.items.iter().filter(|p| p.liked_by_me).map(|p| p.id));
-        match page.next_page {
-            Some(next) => token = Some(next),
-            None => return (ids, statuses, liked),
-        }
-    }
+    let (posts, statuses) = home_feed(client, limit).await;
+    let liked = posts
+        .iter()
+        .filter(|p| p.liked_by_me)
+        .map(|p| p.id)
+        .collect();
+    (posts.iter().map(|p| p.id).collect(), statuses, liked)
 }
 
 async fn ids(client: &agora_client::Client) -> Vec<uuid::Uuid> {
@@ -140,13 +131,9 @@ async fn a_cached_page_never_outlives_a_change_made_on_another_instance() {
 }
 
 async fn redis_cut(database_url: Option<&str>) {
-    let Some(redis) = TestRedis::new("feed_cache::redis_cut") else {
+    let Some((_redis, proxy, config)) = redis_behind_proxy("feed_cache::redis_cut").await else {
         return;
     };
-    let proxy = ChaosProxy::start(redis.server_addr().await.expect("redis address"))
-        .await
-        .expect("proxy");
-    let config = redis.config_via(proxy.addr());
     let url = config.url.clone().expect("url");
     let mut env = chaos_redis_env(&url, &config.key_prefix);
     if let Some(db) = database_url {

@@ -2,9 +2,8 @@
 //! limit holds across two instances sharing Redis, and falls back per instance when Redis is cut.
 
 use agora_client::types::LoginRequest;
-use agora_kv::testing::{ChaosProxy, TestRedis};
 
-use crate::support::{TestApp, status};
+use crate::support::{TestApp, redis_behind_proxy, status};
 
 async fn login(
     app: &TestApp,
@@ -89,13 +88,11 @@ async fn brute_force_on_one_account_is_limited() {
 /// cut, each instance falls back to its own in-process limiter.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_limit_holds_across_instances_and_falls_back_per_instance() {
-    let Some(redis) = TestRedis::new("the_limit_holds_across_instances") else {
+    let Some((_redis, proxy, config)) =
+        redis_behind_proxy("the_limit_holds_across_instances").await
+    else {
         return;
     };
-    let proxy = ChaosProxy::start(redis.server_addr().await.expect("redis address"))
-        .await
-        .expect("proxy");
-    let config = redis.config_via(proxy.addr());
     let url = config.url.clone().expect("url");
     // One database for both instances; the harness deletes it when the test ends.
     let shared = agora_db::testing::TestDb::sqlite().await;

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use agora_kv::testing::{ChaosProxy, TestRedis, eventually};
+use agora_kv::testing::eventually;
 
-use crate::support::{TestApp, chaos_redis_env, redis_state};
+use crate::support::{TestApp, chaos_redis_env, redis_behind_proxy, redis_state};
 
 async fn statuses(app: &TestApp) -> Vec<u16> {
     vec![
@@ -44,13 +44,11 @@ async fn without_redis_the_state_is_disabled() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cutting_redis_changes_no_status_code_and_it_recovers() {
-    let Some(redis) = TestRedis::new("cutting_redis_changes_no_status_code") else {
+    let Some((_redis, proxy, config)) =
+        redis_behind_proxy("cutting_redis_changes_no_status_code").await
+    else {
         return;
     };
-    let proxy = ChaosProxy::start(redis.server_addr().await.expect("redis address"))
-        .await
-        .expect("proxy");
-    let config = redis.config_via(proxy.addr());
     let url = config.url.clone().expect("url");
     let prefix = config.key_prefix.clone();
     let app = TestApp::start_with(&chaos_redis_env(&url, &prefix)).await;

@@ -414,3 +414,47 @@ pub fn chaos_redis_env<'a>(url: &'a str, prefix: &'a str) -> Vec<(&'a str, &'a s
         ("AGORA_REDIS__PUBSUB_RECONNECT_MAX_DELAY_MS", "200"),
     ]
 }
+
+/// A test Redis (named after the test) behind a chaos proxy: the Redis, the proxy and the
+/// configuration that reaches Redis through it; `None` when no test Redis is configured.
+pub async fn redis_behind_proxy(
+    name: &str,
+) -> Option<(
+    agora_kv::testing::TestRedis,
+    agora_kv::testing::ChaosProxy,
+    agora_kv::RedisConfig,
+)> {
+    let redis = agora_kv::testing::TestRedis::new(name)?;
+    let proxy =
+        agora_kv::testing::ChaosProxy::start(redis.server_addr().await.expect("redis address"))
+            .await
+            .expect("proxy");
+    let config = redis.config_via(proxy.addr());
+    Some((redis, proxy, config))
+}
+
+/// Every page of `client`'s home feed, `limit` at a time: the posts in order, and the status of
+/// each page call.
+pub async fn home_feed(
+    client: &agora_client::Client,
+    limit: u32,
+) -> (Vec<agora_client::types::Post>, Vec<u16>) {
+    let (mut posts, mut statuses) = (Vec::new(), Vec::new());
+    let mut token: Option<String> = None;
+    loop {
+        let mut call = client
+            .get_home_feed()
+            .limit(std::num::NonZeroU32::new(limit).expect("limit"));
+        if let Some(t) = token.take() {
+            call = call.page_token(t);
+        }
+        let result = call.send().await;
+        statuses.push(status(&result));
+        let page = result.expect("feed page").into_inner();
+        posts.extend(page.items);
+        match page.next_page {
+            Some(next) => token = Some(next),
+            None => return (posts, statuses),
+        }
+    }
+}

@@ -4,7 +4,7 @@
 use agora_client::types::PostVisibility;
 
 use crate::e2e_both_backends;
-use crate::support::{TestApp, create_post, status};
+use crate::support::{TestApp, create_post, home_feed, status};
 
 async fn post(client: &agora_client::Client, body: &str, visibility: PostVisibility) -> uuid::Uuid {
     create_post(client, body, visibility).await.id
@@ -13,22 +13,12 @@ async fn post(client: &agora_client::Client, body: &str, visibility: PostVisibil
 /// Every page of `client`'s feed, `limit` at a time, after fan-out settled.
 async fn feed(app: &TestApp, client: &agora_client::Client, limit: u32) -> Vec<uuid::Uuid> {
     app.wait_for_queue("fanout").await;
-    let mut ids = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let mut call = client
-            .get_home_feed()
-            .limit(std::num::NonZeroU32::new(limit).expect("limit"));
-        if let Some(t) = token.take() {
-            call = call.page_token(t);
-        }
-        let page = call.send().await.expect("feed page").into_inner();
-        ids.extend(page.items.iter().map(|p| p.id));
-        match page.next_page {
-            Some(next) => token = Some(next),
-            None => return ids,
-        }
-    }
+    home_feed(client, limit)
+        .await
+        .0
+        .iter()
+        .map(|p| p.id)
+        .collect()
 }
 
 e2e_both_backends!(
