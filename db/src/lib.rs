@@ -8,6 +8,7 @@
 
 pub mod analytics;
 pub mod audit;
+pub mod chat;
 pub mod config;
 mod conn;
 pub mod deliveries;

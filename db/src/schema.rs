@@ -339,6 +339,66 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::Uuid;
+
+    /// Who may message each user (absent: friends only).
+    chat_settings (user_id) {
+        user_id -> Uuid,
+        direct_messages_from -> Text,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{UtcTime, Uuid};
+
+    /// Direct and group conversations.
+    conversations (id) {
+        id -> Uuid,
+        kind -> Text,
+        title -> Nullable<Text>,
+        direct_pair -> Nullable<Text>,
+        created_by -> Uuid,
+        last_sequence -> BigInt,
+        last_activity_at -> UtcTime,
+        created_at -> UtcTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{UtcTime, Uuid};
+
+    /// Who is in which conversation, and how far they have read.
+    conversation_members (conversation_id, user_id) {
+        conversation_id -> Uuid,
+        user_id -> Uuid,
+        role -> Text,
+        joined_sequence -> BigInt,
+        read_sequence -> BigInt,
+        joined_at -> UtcTime,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::sql_types::{UtcTime, Uuid};
+
+    /// Chat messages, numbered per conversation.
+    messages (id) {
+        id -> Uuid,
+        conversation_id -> Uuid,
+        seq -> BigInt,
+        sender_id -> Uuid,
+        body -> Nullable<Text>,
+        client_message_id -> Text,
+        created_at -> UtcTime,
+        deleted_at -> Nullable<UtcTime>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(notifications -> users (user_id));
@@ -346,6 +406,8 @@ diesel::joinable!(notification_actors -> notifications (notification_id));
 diesel::joinable!(feed_entries -> posts (post_id));
 diesel::joinable!(post_likes -> posts (post_id));
 diesel::joinable!(comments -> posts (post_id));
+diesel::joinable!(conversation_members -> conversations (conversation_id));
+diesel::joinable!(messages -> conversations (conversation_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     sessions,
@@ -369,4 +431,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     feed_entries,
     feed_readers,
     large_authors,
+    chat_settings,
+    conversations,
+    conversation_members,
+    messages,
 );

@@ -1,8 +1,9 @@
 //! A generated data set of realistic shape for the query-plan tests, benchmarks and the load
 //! tool (`agora seed`): users with a few hubs of up to `max_friends` friends, random follows,
 //! posts skewed towards the hubs over the last 30 days (UUIDv7 ids of their creation times),
-//! likes, comments, notifications, active feed readers, the fanned-out feed of recent posts and
-//! the large authors.
+//! likes, comments, notifications, active feed readers, the fanned-out feed of recent posts, the
+//! large authors, and chat: small groups (the hub in hundreds of them) and one long direct
+//! conversation of the hub.
 //!
 //! Rows are written in bulk (1,000 per statement on PostgreSQL; on SQLite, which diesel-async
 //! cannot batch, one per statement in large transactions). The generator is a fixed-seed
@@ -17,8 +18,8 @@ use uuid::Uuid;
 
 use crate::pool::{Db, Target};
 use crate::schema::{
-    comments, feed_readers, follows, friendships, large_authors, notifications, post_likes, posts,
-    users,
+    comments, conversation_members, conversations, feed_readers, follows, friendships,
+    large_authors, messages, notifications, post_likes, posts, users,
 };
 use crate::sql_types::{DbTime, DbUuid};
 use crate::{Conn, DbError};
@@ -42,6 +43,10 @@ pub struct SeedPlan {
     pub fanout_days: u32,
     /// Authors with a larger audience become large authors (merged at read time).
     pub fanout_max_audience: u32,
+    /// Group conversations of five members with ten messages each; the hub is in the first 300.
+    pub conversations: u32,
+    /// Messages of the hub's direct conversation with its first friend.
+    pub long_conversation: u32,
     /// The argon2 hash every seeded user's password has.
     pub password_hash: String,
     /// The generator's seed.
@@ -69,8 +74,14 @@ pub struct SeedReport {
     pub feed_entries: u64,
     /// Large authors.
     pub large_authors: u64,
+    /// Conversations (the groups and the long one).
+    pub conversations: u64,
+    /// Chat messages.
+    pub messages: u64,
     /// The hub (most friends), for tests that need its id.
     pub hub: Option<Uuid>,
+    /// The hub's long direct conversation.
+    pub long_conversation: Option<Uuid>,
 }
 
 struct Rng(u64);
@@ -197,6 +208,48 @@ struct ReaderRow {
     user_id: DbUuid,
     last_read_at: DbTime,
 }
+
+#[derive(Insertable)]
+#[diesel(table_name = conversations)]
+struct ConversationRow {
+    id: DbUuid,
+    kind: &'static str,
+    title: Option<String>,
+    direct_pair: Option<String>,
+    created_by: DbUuid,
+    last_sequence: i64,
+    last_activity_at: DbTime,
+    created_at: DbTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = conversation_members)]
+struct MemberRow {
+    conversation_id: DbUuid,
+    user_id: DbUuid,
+    role: &'static str,
+    joined_sequence: i64,
+    read_sequence: i64,
+    joined_at: DbTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = messages)]
+struct MessageRow {
+    id: DbUuid,
+    conversation_id: DbUuid,
+    seq: i64,
+    sender_id: DbUuid,
+    body: Option<String>,
+    client_message_id: String,
+    created_at: DbTime,
+}
+
+/// Groups the hub is in (a user in hundreds of conversations).
+const HUB_GROUPS: u32 = 300;
+/// Members and messages of each seeded group.
+const GROUP_SIZE: usize = 5;
+const GROUP_MESSAGES: i64 = 10;
 
 const CHUNK: usize = 1000;
 
@@ -492,8 +545,116 @@ impl Db {
             .await?;
         report.feed_entries = written as u64;
         drop(conn);
+        self.seed_chat(plan, &ids, &mut rng, &mut report).await?;
         self.analyze().await?;
         Ok(report)
+    }
+
+    /// The chat part of [`Db::seed`].
+    async fn seed_chat(
+        &self,
+        plan: &SeedPlan,
+        ids: &[Uuid],
+        rng: &mut Rng,
+        report: &mut SeedReport,
+    ) -> Result<(), DbError> {
+        let n = ids.len();
+        if n < GROUP_SIZE {
+            return Ok(());
+        }
+        let now = chrono::Utc::now();
+        let users_u32 = n as u32;
+        let mut conversation_rows = Vec::new();
+        let mut member_rows = Vec::new();
+        let mut message_rows = Vec::new();
+        let add_messages = |rows: &mut Vec<MessageRow>,
+                            conversation: Uuid,
+                            members: &[Uuid],
+                            count: i64,
+                            rng: &mut Rng| {
+            for seq in 1..=count {
+                let at = now - chrono::Duration::seconds(count - seq + 1);
+                rows.push(MessageRow {
+                    id: DbUuid(id_at(at, rng)),
+                    conversation_id: DbUuid(conversation),
+                    seq,
+                    sender_id: DbUuid(members[(seq as usize) % members.len()]),
+                    body: Some(format!("message {seq}")),
+                    client_message_id: format!("seed-{seq}"),
+                    created_at: DbTime::truncate(at),
+                });
+            }
+        };
+        let member = |conversation: Uuid, user: Uuid, role: &'static str, at| MemberRow {
+            conversation_id: DbUuid(conversation),
+            user_id: DbUuid(user),
+            role,
+            joined_sequence: 0,
+            read_sequence: 0,
+            joined_at: DbTime::truncate(at),
+        };
+        for g in 0..plan.conversations {
+            let at = now - chrono::Duration::minutes(i64::from(g));
+            let id = id_at(at, rng);
+            let mut members: Vec<Uuid> = Vec::with_capacity(GROUP_SIZE);
+            if g < HUB_GROUPS {
+                members.push(ids[0]);
+            }
+            while members.len() < GROUP_SIZE {
+                let user = ids[rng.below(users_u32) as usize];
+                if !members.contains(&user) {
+                    members.push(user);
+                }
+            }
+            conversation_rows.push(ConversationRow {
+                id: DbUuid(id),
+                kind: "group",
+                title: Some(format!("Group {g}")),
+                direct_pair: None,
+                created_by: DbUuid(members[0]),
+                last_sequence: GROUP_MESSAGES,
+                last_activity_at: DbTime::truncate(at),
+                created_at: DbTime::truncate(at),
+            });
+            for (k, user) in members.iter().enumerate() {
+                member_rows.push(member(
+                    id,
+                    *user,
+                    if k == 0 { "admin" } else { "member" },
+                    at,
+                ));
+            }
+            add_messages(&mut message_rows, id, &members, GROUP_MESSAGES, rng);
+        }
+        if plan.long_conversation > 0 {
+            // User 1 is the hub's first friend (see the friendships above).
+            let (hub, friend) = (ids[0], ids[1]);
+            let id = id_at(now, rng);
+            let (low, high) = if hub < friend {
+                (hub, friend)
+            } else {
+                (friend, hub)
+            };
+            let count = i64::from(plan.long_conversation);
+            conversation_rows.push(ConversationRow {
+                id: DbUuid(id),
+                kind: "direct",
+                title: None,
+                direct_pair: Some(format!("{low}:{high}")),
+                created_by: DbUuid(hub),
+                last_sequence: count,
+                last_activity_at: DbTime::truncate(now),
+                created_at: DbTime::truncate(now - chrono::Duration::days(30)),
+            });
+            member_rows.push(member(id, hub, "member", now));
+            member_rows.push(member(id, friend, "member", now));
+            add_messages(&mut message_rows, id, &[hub, friend], count, rng);
+            report.long_conversation = Some(id);
+        }
+        report.conversations = bulk_insert!(self, conversations, conversation_rows);
+        bulk_insert!(self, conversation_members, member_rows);
+        report.messages = bulk_insert!(self, messages, message_rows);
+        Ok(())
     }
 
     /// Refreshes the planner's statistics (PostgreSQL `ANALYZE`, SQLite `ANALYZE`).

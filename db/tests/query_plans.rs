@@ -1,5 +1,6 @@
 //! The hot paths' query plans on PostgreSQL, over a generated data set of realistic size
-//! (10,000 users, 200,000 posts, a friend list of 5,000; `Db::seed`).
+//! (10,000 users, 200,000 posts, a friend list of 5,000, 6,000 group chats with the hub in 300 of
+//! them and a conversation of 100,000 messages; `Db::seed`).
 //!
 //! Not hand-written SQL: the repository methods run for real against the data set while the
 //! connection's instrumentation records every statement diesel sends. Each recorded query is
@@ -9,6 +10,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use agora_db::chat::{InboxPosition, MessageRange};
 use agora_db::notifications::NotificationCursor;
 use agora_db::posts::Visibility;
 use agora_db::seed::SeedPlan;
@@ -151,6 +153,8 @@ async fn hot_path_queries_use_indexes_on_a_realistic_data_set() {
             fanout_days: 1,
             // The hubs are large authors, so the read-time merge has work to do.
             fanout_max_audience: 900,
+            conversations: 6_000,
+            long_conversation: 100_000,
             password_hash: "not-a-real-hash".into(),
             seed: 7,
         })
@@ -255,6 +259,43 @@ async fn hot_path_queries_use_indexes_on_a_realistic_data_set() {
     db.count_unread_notifications(reader, policy)
         .await
         .expect("badge");
+    // Chat: the hub's inbox (hundreds of conversations), its long conversation both ways and
+    // the resume replay (`after`), membership checks and a send.
+    let long = report.long_conversation.expect("a long conversation");
+    let inbox = db
+        .list_conversations(hub, None, 21, policy)
+        .await
+        .expect("inbox");
+    let last = inbox.last().expect("the hub's conversations");
+    db.list_conversations(
+        hub,
+        Some(InboxPosition {
+            last_activity_at: last.conversation.last_activity_at,
+            id: last.conversation.id,
+        }),
+        21,
+        policy,
+    )
+    .await
+    .expect("inbox page 2");
+    db.conversation_view(long, hub, policy)
+        .await
+        .expect("view")
+        .expect("the hub is a member");
+    db.member_ids(long, policy).await.expect("members");
+    for range in [
+        MessageRange::Before(None),
+        MessageRange::Before(Some(50_000)),
+        MessageRange::After(99_000),
+    ] {
+        db.list_messages(long, 0, range, 51, policy)
+            .await
+            .expect("messages");
+    }
+    db.send_message(long, hub, "plan", "plan-1")
+        .await
+        .expect("send")
+        .expect("a member sends");
 
     let statements: Vec<String> = {
         let mut all = seen.lock().expect("recorded").clone();
@@ -294,6 +335,9 @@ async fn hot_path_queries_use_indexes_on_a_realistic_data_set() {
         "comments",
         "notifications",
         "users",
+        "messages",
+        "conversation_members",
+        "conversations",
     ] {
         assert!(
             large.iter().any(|t| t == table),

@@ -15,6 +15,8 @@ fn plan() -> SeedPlan {
         follows_per_user: 4,
         fanout_days: 30,
         fanout_max_audience: 150,
+        conversations: 50,
+        long_conversation: 500,
         password_hash: "not-a-real-hash".into(),
         seed: 1,
     }
@@ -28,7 +30,28 @@ async fn check(db: &Db) {
         report.large_authors > 0,
         "the hubs exceed an audience of 150: {report:?}"
     );
+    assert_eq!(
+        (report.conversations, report.messages),
+        (51, 50 * 10 + 500),
+        "fifty groups of ten messages and the long conversation"
+    );
     let hub = report.hub.expect("hub");
+    let long = report.long_conversation.expect("the long conversation");
+    let (_, membership) = db
+        .membership(long, hub, ReadPolicy::Primary)
+        .await
+        .expect("membership")
+        .expect("the hub is in its long conversation");
+    assert_eq!(membership.unread(500), 500);
+    let inbox = db
+        .list_conversations(hub, None, 100, ReadPolicy::Primary)
+        .await
+        .expect("inbox");
+    assert_eq!(
+        inbox.len(),
+        51,
+        "the hub is in every group and the long conversation"
+    );
     let mut friends = 0;
     let mut after = None;
     loop {

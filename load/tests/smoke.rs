@@ -32,6 +32,8 @@ async fn every_scenario_runs_clean() {
         friends_per_user: 3,
         follows_per_user: 3,
         fanout_days: 30,
+        conversations: 10,
+        long_conversation: 50,
         prefix: "load".into(),
         password: "seed-password".into(),
         seed: 3,

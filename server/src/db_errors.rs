@@ -30,6 +30,10 @@ pub enum ResourceKind {
     Post,
     /// A comment.
     Comment,
+    /// A chat conversation.
+    Conversation,
+    /// A chat message.
+    Message,
 }
 
 impl ResourceKind {
@@ -46,6 +50,8 @@ impl ResourceKind {
             ResourceKind::Friendship => "friendship",
             ResourceKind::Post => "post",
             ResourceKind::Comment => "comment",
+            ResourceKind::Conversation => "conversation",
+            ResourceKind::Message => "message",
         }
     }
 }

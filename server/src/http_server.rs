@@ -148,6 +148,7 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
         social: crate::social::Social::new(db.clone(), pages.clone()),
         posts: crate::posts::Posts::new(db.clone(), identity.clone(), pages.clone()),
         feed: crate::feed::Feed::new(db.clone(), config.feed.clone(), pages),
+        chat: crate::chat::Chat::new(db.clone()),
         db,
         identity,
         kv,

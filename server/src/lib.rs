@@ -2,6 +2,7 @@
 //! to run it (configuration, telemetry, the HTTP server). The `agora` binary is a thin CLI on top.
 
 pub mod analytics;
+pub mod chat;
 pub mod config;
 pub mod db_errors;
 pub mod email;

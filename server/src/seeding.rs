@@ -27,6 +27,12 @@ pub struct SeedArgs {
     /// Fan out the posts of the last this many days into feeds.
     #[arg(long, default_value_t = 3)]
     pub fanout_days: u32,
+    /// Group chats of five with ten messages each (user 0 is in the first 300).
+    #[arg(long, default_value_t = 2_000)]
+    pub conversations: u32,
+    /// Messages in user 0's direct conversation with user 1.
+    #[arg(long, default_value_t = 100_000)]
+    pub long_conversation: u32,
     /// Handles start with this (a second seed into the same database needs another).
     #[arg(long, default_value = "seed")]
     pub prefix: String,
@@ -71,6 +77,8 @@ pub async fn seed(
         follows_per_user: args.follows_per_user,
         fanout_days: args.fanout_days,
         fanout_max_audience: u32::try_from(config.feed.fanout_max_audience).unwrap_or(u32::MAX),
+        conversations: args.conversations,
+        long_conversation: args.long_conversation,
         password_hash,
         seed: args.seed,
     };

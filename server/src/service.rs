@@ -97,6 +97,8 @@ pub struct Agora {
     pub posts: crate::posts::Posts,
     /// The home feed.
     pub feed: crate::feed::Feed,
+    /// Conversations and messages.
+    pub chat: crate::chat::Chat,
     /// Redis-or-in-process primitives.
     pub kv: agora_kv::Kv,
     /// In-app notifications and their settings.
@@ -644,5 +646,112 @@ impl agora_api::AgoraService for Agora {
         query: types::GetHomeFeedQuery,
     ) -> Result<types::PostResultsPage, ServiceError> {
         self.feed.get_home_feed(ctx, query).await
+    }
+
+    async fn get_chat_settings(
+        &self,
+        ctx: &RequestCtx<Principal>,
+    ) -> Result<types::ChatSettings, ServiceError> {
+        self.chat.get_settings(ctx).await
+    }
+
+    async fn update_chat_settings(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        body: types::ChatSettings,
+    ) -> Result<types::ChatSettings, ServiceError> {
+        self.chat.update_settings(ctx, body).await
+    }
+
+    async fn create_conversation(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        body: types::ConversationCreate,
+    ) -> Result<types::Conversation, ServiceError> {
+        self.chat.create_conversation(ctx, body).await
+    }
+
+    async fn list_conversations(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        query: types::ListConversationsQuery,
+    ) -> Result<types::ConversationResultsPage, ServiceError> {
+        self.chat.list_conversations(ctx, query).await
+    }
+
+    async fn get_conversation(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::GetConversationPath,
+    ) -> Result<types::Conversation, ServiceError> {
+        self.chat.get_conversation(ctx, path.conversation_id).await
+    }
+
+    async fn add_conversation_members(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::AddConversationMembersPath,
+        body: types::ConversationMembersAdd,
+    ) -> Result<types::Conversation, ServiceError> {
+        self.chat.add_members(ctx, path.conversation_id, body).await
+    }
+
+    async fn remove_conversation_member(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::RemoveConversationMemberPath,
+    ) -> Result<(), ServiceError> {
+        self.chat
+            .remove_member(ctx, path.conversation_id, path.user_id)
+            .await
+    }
+
+    async fn leave_conversation(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::LeaveConversationPath,
+    ) -> Result<(), ServiceError> {
+        self.chat.leave(ctx, path.conversation_id).await
+    }
+
+    async fn send_message(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::SendMessagePath,
+        body: types::MessageCreate,
+    ) -> Result<types::Message, ServiceError> {
+        self.chat
+            .send_message(ctx, path.conversation_id, body)
+            .await
+    }
+
+    async fn list_messages(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::ListMessagesPath,
+        query: types::ListMessagesQuery,
+    ) -> Result<types::MessageResultsPage, ServiceError> {
+        self.chat
+            .list_messages(ctx, path.conversation_id, query)
+            .await
+    }
+
+    async fn delete_message(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::DeleteMessagePath,
+    ) -> Result<(), ServiceError> {
+        self.chat
+            .delete_message(ctx, path.conversation_id, path.message_id)
+            .await
+    }
+
+    async fn mark_conversation_read(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        path: types::MarkConversationReadPath,
+        body: types::ReadPosition,
+    ) -> Result<types::ReadState, ServiceError> {
+        self.chat.mark_read(ctx, path.conversation_id, body).await
     }
 }

@@ -64,6 +64,8 @@ error_codes! {
     AlreadyFriends => "already_friends",
     UserBlocked => "user_blocked",
     IdempotencyKeyReused => "idempotency_key_reused",
+    NotAGroup => "not_a_group",
+    ConversationFull => "conversation_full",
 }
 
 impl fmt::Display for ErrorCode {

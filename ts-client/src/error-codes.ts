@@ -26,7 +26,9 @@
  * - `job_pending_duplicate`: 409 from `retry_job`: a waiting job of the same kind and idempotency key exists.
  * - `already_friends`: 409 from `send_friend_request`: the two are friends already.
  * - `user_blocked`: 409: the caller blocks this user (unblock first).
- * - `idempotency_key_reused`: 409 from `create_post`: the `Idempotency-Key` was used for a different post.
+ * - `idempotency_key_reused`: 409 from `create_post` and `send_message`: the idempotency key (`Idempotency-Key`, `client_message_id`) was used for a different content.
+ * - `not_a_group`: 409: the operation applies to group conversations only.
+ * - `conversation_full`: 409 from `add_conversation_members`: the group would have more than 100 members.
  */
 export const KNOWN_ERROR_CODES = [
   "invalid_request",
@@ -51,6 +53,8 @@ export const KNOWN_ERROR_CODES = [
   "already_friends",
   "user_blocked",
   "idempotency_key_reused",
+  "not_a_group",
+  "conversation_full",
 ] as const;
 
 /** One of [`KNOWN_ERROR_CODES`]. */

@@ -1128,6 +1128,230 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/me/chat-settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Who may start a direct conversation with the caller */
+        get: operations["get_chat_settings"];
+        /**
+         * Change who may message the caller
+         * @description Replaces the settings. `direct_messages_from: friends` (the default) admits direct
+         *     messages and group invitations from friends only; `everyone` from any user who does not
+         *     block the caller and is not blocked. Existing conversations are not changed, but a direct
+         *     conversation with someone who is no longer allowed refuses new messages.
+         */
+        put: operations["update_chat_settings"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conversations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's conversations, most recently active first
+         * @description Each with its members, its last message and the caller's unread count. Ordered by last
+         *     activity (a new message or a new member), newest first. A conversation that becomes
+         *     active while the caller is paging moves to the top of the next fresh read; the pages
+         *     already being read neither repeat nor skip the others.
+         */
+        get: operations["list_conversations"];
+        put?: never;
+        /**
+         * Start a direct or group conversation
+         * @description `kind: direct` with one `member_ids` entry (the other user) opens the caller's direct
+         *     conversation with them: there is one per pair, so asking again answers the same
+         *     conversation (idempotent). `kind: group` with a `title` and up to 99 other members creates
+         *     a group whose creator is its `admin`. Each member must accept messages from the caller
+         *     (`direct_messages_from`: friends by default): 403 `forbidden` otherwise. 404 for an unknown
+         *     user or one who blocks the caller; 409 `user_blocked` when the caller blocks one; 400 for
+         *     the caller's own id, a direct conversation with a title or with other than one member.
+         */
+        post: operations["create_conversation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conversations/{conversation_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One conversation
+         * @description 404 unless the caller is a member.
+         */
+        get: operations["get_conversation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conversations/{conversation_id}/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Add members to a group
+         * @description A group's admins add members (403 `forbidden` for other members); members already in it
+         *     are left as they are. New members see the messages sent after they joined. The same
+         *     rules as `create_conversation` apply to each new member (403, 404, 409 `user_blocked`).
+         *     409 `not_a_group` for a direct conversation; 409 `conversation_full` when the group would
+         *     have more than 100 members.
+         */
+        post: operations["add_conversation_members"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conversations/{conversation_id}/members/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a member from a group
+         * @description A group's admins remove other members (403 `forbidden` for other members; a member
+         *     removes themself with `leave_conversation`, 400 here). The removed member no longer sees
+         *     the conversation. 404 when the user is not a member; 409 `not_a_group` for a direct
+         *     conversation.
+         */
+        delete: operations["remove_conversation_member"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conversations/{conversation_id}/leave": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Leave a group
+         * @description The caller stops being a member and no longer sees the conversation. When the last admin
+         *     leaves, the longest-standing member becomes admin. 409 `not_a_group` for a direct
+         *     conversation (there is one per pair; it cannot be left).
+         */
+        post: operations["leave_conversation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conversations/{conversation_id}/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A conversation's messages, by sequence
+         * @description Without `after`: the newest messages first, before `before` when given (scrolling back).
+         *     With `after`: the messages after that sequence, oldest first (catching up after a
+         *     reconnect). `next_page` continues in the same direction. A member sees the messages sent
+         *     after they joined; deleted messages stay in place with `text: null`, so sequences have no
+         *     gaps. 400 for both `before` and `after`; 404 unless the caller is a member.
+         */
+        get: operations["list_messages"];
+        put?: never;
+        /**
+         * Send a message
+         * @description Stores the message with the conversation's next `sequence` (assigned in the transaction
+         *     that stores it) and marks the conversation read up to it for the sender. Idempotent by
+         *     `client_message_id`: a retried send answers the stored message, never a duplicate; the
+         *     same id with a different text is 409 `idempotency_key_reused`. In a direct conversation,
+         *     a block either way or the other side no longer accepting messages from the caller is 403
+         *     `forbidden` (409 `user_blocked` when the caller blocks them). 404 unless the caller is a
+         *     member.
+         */
+        post: operations["send_message"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conversations/{conversation_id}/messages/{message_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete one of the caller's messages
+         * @description Removes the text; the message keeps its place (`text: null`, `deleted_at`). Only its
+         *     sender may (403 `forbidden` for others). Deleting it again answers 204. 404 unless the
+         *     caller is a member and the message is in the conversation.
+         */
+        delete: operations["delete_message"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/conversations/{conversation_id}/read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mark a conversation read up to a sequence
+         * @description Moves the caller's read position forward to `sequence` (never back: an older position
+         *     changes nothing). 400 for a sequence beyond the last message; 404 unless the caller is a
+         *     member.
+         */
+        post: operations["mark_conversation_read"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1744,6 +1968,141 @@ export interface components {
             items: components["schemas"]["Comment"][];
             /** @description Token for the next page; absent on the last one. */
             next_page?: string | null;
+        };
+        /**
+         * @description `friends`: only friends may open a direct conversation or add the user to a group; `everyone`: any user (blocks still apply).
+         * @enum {string}
+         */
+        DirectMessagesFrom: "friends" | "everyone";
+        /** @description The caller's chat settings. */
+        ChatSettings: {
+            direct_messages_from: components["schemas"]["DirectMessagesFrom"];
+        };
+        /**
+         * @description `direct`: two users, one conversation per pair; `group`: up to 100 members with a title.
+         * @enum {string}
+         */
+        ConversationKind: "direct" | "group";
+        /** @description A group's title (1 to 100 characters, not only whitespace). */
+        ConversationTitle: string;
+        /** @description A new conversation. */
+        ConversationCreate: {
+            kind: components["schemas"]["ConversationKind"];
+            /** @description Required for a group; a direct conversation has none. */
+            title?: components["schemas"]["ConversationTitle"];
+            /** @description The other members (not the caller); exactly one for a direct conversation. */
+            member_ids: string[];
+        };
+        /** @description Users to add to a group. */
+        ConversationMembersAdd: {
+            member_ids: string[];
+        };
+        /**
+         * @description `admin`: adds and removes members; `member`: reads and writes.
+         * @enum {string}
+         */
+        ConversationRole: "admin" | "member";
+        /** @description A member of a conversation. */
+        ConversationMember: {
+            user: components["schemas"]["UserSummary"];
+            role: components["schemas"]["ConversationRole"];
+            /** Format: date-time */
+            joined_at: string;
+        };
+        /** @description A conversation, as one of its members sees it. */
+        Conversation: {
+            /** Format: uuid */
+            id: string;
+            kind: components["schemas"]["ConversationKind"];
+            /** @description A group's title; absent for a direct conversation. */
+            title?: string | null;
+            /** @description Every member, the caller included, in the order they joined. */
+            members: components["schemas"]["ConversationMember"][];
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description The last message or new member.
+             */
+            last_activity_at: string;
+            /**
+             * Format: int64
+             * @description The sequence of the last message (0 before the first).
+             */
+            last_sequence: number;
+            /**
+             * Format: int64
+             * @description The caller has read up to this sequence.
+             */
+            read_sequence: number;
+            /**
+             * Format: int64
+             * @description Messages after the caller's read position (their own sends move it).
+             */
+            unread_count: number;
+            /** @description The last message the caller can see; absent before the first. */
+            last_message?: components["schemas"]["Message"];
+        };
+        /** @description A page of conversations. */
+        ConversationResultsPage: {
+            items: components["schemas"]["Conversation"][];
+            /** @description Token for the next page; absent on the last one. */
+            next_page?: string | null;
+        };
+        /** @description A message's text (1 to 4,000 characters, not only whitespace). */
+        MessageText: string;
+        /**
+         * @description Chosen by the sending client, unique per sender and conversation (a UUID does): a retried
+         *     send with the same id answers the stored message.
+         */
+        ClientMessageId: string;
+        /** @description A new message. */
+        MessageCreate: {
+            text: components["schemas"]["MessageText"];
+            client_message_id: components["schemas"]["ClientMessageId"];
+        };
+        /** @description A chat message. */
+        Message: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            conversation_id: string;
+            /**
+             * Format: int64
+             * @description Its position in the conversation (1, 2, 3, … with no gaps).
+             */
+            sequence: number;
+            sender: components["schemas"]["UserSummary"];
+            /** @description The text; `null` once deleted. */
+            text?: string | null;
+            client_message_id: components["schemas"]["ClientMessageId"];
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description When its sender deleted it.
+             */
+            deleted_at?: string | null;
+        };
+        /** @description A page of messages. */
+        MessageResultsPage: {
+            items: components["schemas"]["Message"][];
+            /** @description Token for the next page; absent on the last one. */
+            next_page?: string | null;
+        };
+        /** @description How far the caller has read. */
+        ReadPosition: {
+            /** Format: int64 */
+            sequence: number;
+        };
+        /** @description The caller's read state in a conversation. */
+        ReadState: {
+            /** Format: uuid */
+            conversation_id: string;
+            /** Format: int64 */
+            read_sequence: number;
+            /** Format: int64 */
+            unread_count: number;
         };
     };
     responses: {
@@ -3261,6 +3620,326 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PostResultsPage"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    get_chat_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The settings. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatSettings"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    update_chat_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChatSettings"];
+            };
+        };
+        responses: {
+            /** @description The settings after the change. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatSettings"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    list_conversations: {
+        parameters: {
+            query?: {
+                /** @description Maximum number of items returned by a single call */
+                limit?: number | null;
+                /** @description Token returned by previous call to retrieve the subsequent page */
+                page_token?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of conversations. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConversationResultsPage"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    create_conversation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConversationCreate"];
+            };
+        };
+        responses: {
+            /** @description The conversation (the existing one for a direct conversation asked again). */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Conversation"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    get_conversation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The conversation's id. */
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The conversation. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Conversation"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    add_conversation_members: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The conversation's id. */
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConversationMembersAdd"];
+            };
+        };
+        responses: {
+            /** @description The conversation with its new members. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Conversation"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    remove_conversation_member: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The conversation's id. */
+                conversation_id: string;
+                /** @description The member's id. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    leave_conversation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The conversation's id. */
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Left. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    list_messages: {
+        parameters: {
+            query?: {
+                /** @description Only messages with a smaller sequence, newest first. */
+                before?: number | null;
+                /** @description Only messages with a greater sequence, oldest first. */
+                after?: number | null;
+                /** @description Maximum number of items returned by a single call */
+                limit?: number | null;
+                /** @description Token returned by previous call to retrieve the subsequent page */
+                page_token?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description The conversation's id. */
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of messages. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageResultsPage"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    send_message: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The conversation's id. */
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MessageCreate"];
+            };
+        };
+        responses: {
+            /** @description The stored message (the first one for a retried `client_message_id`). */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Message"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    delete_message: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The conversation's id. */
+                conversation_id: string;
+                /** @description The message's id. */
+                message_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    mark_conversation_read: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The conversation's id. */
+                conversation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReadPosition"];
+            };
+        };
+        responses: {
+            /** @description The caller's read state now. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadState"];
                 };
             };
             "4XX": components["responses"]["ApiError"];

@@ -22,6 +22,7 @@ mod revocation;
 mod v1_accounts;
 mod v1_admin;
 mod v1_admin_jobs;
+mod v1_chat;
 mod v1_email;
 mod v1_events;
 mod v1_feed;
