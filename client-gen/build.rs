@@ -17,7 +17,8 @@ fn main() -> ExitCode {
 
 fn generate(contract: &PathBuf) -> Result<(), String> {
     let text = std::fs::read_to_string(contract).map_err(|e| e.to_string())?;
-    let spec: openapiv3::OpenAPI = serde_yaml::from_str(&text).map_err(|e| e.to_string())?;
+    let mut spec: openapiv3::OpenAPI = serde_yaml::from_str(&text).map_err(|e| e.to_string())?;
+    without_channels(&mut spec);
     let mut settings = progenitor::GenerationSettings::default();
     settings
         .with_interface(progenitor::InterfaceStyle::Builder)
@@ -37,4 +38,23 @@ fn generate(contract: &PathBuf) -> Result<(), String> {
 
 fn quote_inner() -> proc_macro2::TokenStream {
     "crate::Credentials".parse().expect("a valid Rust path")
+}
+
+/// Leaves out WebSocket channels (`x-dropshot-websocket`): progenitor would make each a raw
+/// upgrade call; `agora_client::realtime` is the typed client of their frames instead (the frame
+/// schemas stay, so their types are generated).
+fn without_channels(spec: &mut openapiv3::OpenAPI) {
+    for (_, item) in spec.paths.paths.iter_mut() {
+        if let openapiv3::ReferenceOr::Item(item) = item
+            && item
+                .get
+                .as_ref()
+                .is_some_and(|op| op.extensions.contains_key("x-dropshot-websocket"))
+        {
+            item.get = None;
+        }
+    }
+    spec.paths.paths.retain(
+        |_, item| !matches!(item, openapiv3::ReferenceOr::Item(i) if i.iter().next().is_none()),
+    );
 }

@@ -11,6 +11,8 @@
 
 use std::sync::{Arc, RwLock};
 
+pub mod realtime;
+
 /// The progenitor output; lints it trips are progenitor's (e.g. `unwrap` on its own regexes).
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::all, missing_docs)]
 mod generated {

@@ -339,7 +339,40 @@ pub(crate) fn api(ops: &[Prepared], options: &crate::Options) -> TokenStream {
         let deprecated = op.deprecated.then(|| quote!(deprecated = true,));
 
         if let Success::WebSocket = op.success {
-            svc_args.push(quote!(socket: ::agora_api::rt::WebSocket));
+            let (socket_ty, wrap) = match &op.frames {
+                Some(frames) => {
+                    let client = format_ident!("{}", frames.client);
+                    let server = format_ident!("{}", frames.server);
+                    (
+                        quote!(::agora_api::rt::FrameSocket<types::#client, types::#server>),
+                        quote!(let socket = ::agora_api::rt::FrameSocket::new(socket);),
+                    )
+                }
+                None => (quote!(::agora_api::rt::WebSocket), quote!()),
+            };
+            if !op.close_codes.is_empty() {
+                let module = format_ident!("{}_close_codes", op.id);
+                let consts = op.close_codes.iter().map(|c| {
+                    let ident = format_ident!("{}", c.name.to_uppercase());
+                    let code = c.code;
+                    let doc = format!("{code}: {}", c.description);
+                    quote! { #[doc = #doc] pub const #ident: u16 = #code; }
+                });
+                let all = op.close_codes.iter().map(|c| {
+                    let (code, name) = (c.code, &c.name);
+                    quote!((#code, #name))
+                });
+                let module_doc = format!("The close codes of `{}` (`x-agora-close-codes`).", op.id);
+                statics.push(quote! {
+                    #[doc = #module_doc]
+                    pub mod #module {
+                        #(#consts)*
+                        /// Every code with its name, in the contract's order.
+                        pub const ALL: &[(u16, &str)] = &[#(#all),*];
+                    }
+                });
+            }
+            svc_args.push(quote!(socket: #socket_ty));
             service_methods.push(quote! {
                 #service_docs
                 fn #name(&self, #(#svc_args),*) -> impl ::std::future::Future<Output = Result<(), ::agora_api::rt::ServiceError>> + Send;
@@ -367,6 +400,7 @@ pub(crate) fn api(ops: &[Prepared], options: &crate::Options) -> TokenStream {
                     match result {
                         Err(failure) => call.reject_channel(socket, failure).await,
                         Ok((ctx, #(#arg_idents),*)) => {
+                            #wrap
                             let outcome = rqctx.context().service.#name(&ctx, #(#arg_idents,)* socket).instrument(span).await;
                             call.finish_channel(outcome)
                         }

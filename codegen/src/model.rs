@@ -79,6 +79,135 @@ pub(crate) struct Operation {
     pub body_max_bytes: Option<u64>,
     pub success: Success,
     pub policy: Policy,
+    /// A channel's frame schemas (`x-agora-frames`).
+    pub frames: Option<Frames>,
+    /// A channel's close codes (`x-agora-close-codes`).
+    pub close_codes: Vec<CloseCode>,
+}
+
+/// The component schemas of a channel's frames, by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Frames {
+    /// What the client sends (validated like a request body).
+    pub client: String,
+    /// What the server sends.
+    pub server: String,
+}
+
+/// One entry of `x-agora-close-codes`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CloseCode {
+    pub code: u16,
+    pub name: String,
+    pub description: String,
+}
+
+/// Reads `x-agora-frames`: `client` and `server`, each a `$ref` to a component schema.
+fn frames(
+    op: &Value,
+    ptr: &str,
+    websocket: bool,
+    components: &serde_json::Map<String, Value>,
+) -> Result<Option<Frames>, At> {
+    let Some(value) = op.get("x-agora-frames") else {
+        return Ok(None);
+    };
+    let fptr = format!("{ptr}/x-agora-frames");
+    if !websocket {
+        return Err(At::new(
+            &fptr,
+            "frames belong to a WebSocket channel (x-dropshot-websocket)",
+        ));
+    }
+    let side = |key: &str| -> Result<String, At> {
+        let reference = value
+            .pointer(&format!("/{key}/$ref"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                At::new(
+                    format!("{fptr}/{key}"),
+                    "must be a $ref to a component schema",
+                )
+            })?;
+        let name = reference
+            .strip_prefix("#/components/schemas/")
+            .filter(|n| components.contains_key(*n))
+            .ok_or_else(|| {
+                At::new(
+                    format!("{fptr}/{key}/$ref"),
+                    format!("{reference:?} is not a component schema"),
+                )
+            })?;
+        Ok(name.to_owned())
+    };
+    if let Some(map) = value.as_object()
+        && let Some(extra) = map
+            .keys()
+            .find(|k| !matches!(k.as_str(), "client" | "server"))
+    {
+        return Err(At::new(
+            format!("{fptr}/{extra}"),
+            "unknown key; frames have `client` and `server`",
+        ));
+    }
+    Ok(Some(Frames {
+        client: side("client")?,
+        server: side("server")?,
+    }))
+}
+
+/// Reads `x-agora-close-codes`: a list of `{code, name, description}` with unique codes and
+/// snake_case names (they become constants), codes 1000–4999.
+fn close_codes(op: &Value, ptr: &str, websocket: bool) -> Result<Vec<CloseCode>, At> {
+    let Some(value) = op.get("x-agora-close-codes") else {
+        return Ok(Vec::new());
+    };
+    let cptr = format!("{ptr}/x-agora-close-codes");
+    if !websocket {
+        return Err(At::new(
+            &cptr,
+            "close codes belong to a WebSocket channel (x-dropshot-websocket)",
+        ));
+    }
+    let list = value
+        .as_array()
+        .ok_or_else(|| At::new(&cptr, "must be a list of {code, name, description}"))?;
+    let mut out: Vec<CloseCode> = Vec::new();
+    for (i, entry) in list.iter().enumerate() {
+        let eptr = format!("{cptr}/{i}");
+        let code = entry
+            .get("code")
+            .and_then(Value::as_u64)
+            .and_then(|c| u16::try_from(c).ok())
+            .filter(|c| (1000..=4999).contains(c))
+            .ok_or_else(|| {
+                At::new(
+                    format!("{eptr}/code"),
+                    "must be a close code from 1000 to 4999",
+                )
+            })?;
+        let name = entry
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            .ok_or_else(|| At::new(format!("{eptr}/name"), "must be a snake_case name"))?;
+        let description = entry
+            .get("description")
+            .and_then(Value::as_str)
+            .ok_or_else(|| At::new(format!("{eptr}/description"), "is required"))?;
+        if out.iter().any(|c| c.code == code || c.name == name) {
+            return Err(At::new(
+                &eptr,
+                format!("close code {code} ({name}) is listed twice"),
+            ));
+        }
+        out.push(CloseCode {
+            code,
+            name: name.to_owned(),
+            description: description.to_owned(),
+        });
+    }
+    Ok(out)
 }
 
 /// Reads every operation of the document.
@@ -427,6 +556,8 @@ fn operation(
     };
 
     let success = responses(doc, components, op, ptr, websocket)?;
+    let frames = frames(op, ptr, websocket, components)?;
+    let close_codes = close_codes(op, ptr, websocket)?;
     let tags = op
         .get("tags")
         .and_then(Value::as_array)
@@ -457,6 +588,8 @@ fn operation(
         body_max_bytes,
         success,
         policy,
+        frames,
+        close_codes,
     })
 }
 

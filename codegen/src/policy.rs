@@ -16,6 +16,8 @@ pub(crate) const OPERATION_EXTENSIONS: &[&str] = &[
     "x-agora-rate-limit",
     "x-agora-feature",
     "x-agora-body-max-bytes",
+    "x-agora-frames",
+    "x-agora-close-codes",
 ];
 
 /// An operation's declared policy.

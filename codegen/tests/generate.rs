@@ -125,6 +125,20 @@ fn unsupported_constructs_name_their_pointer() {
         ("rate-limit class not snake_case", doc(&get("      x-agora-rate-limit: Write", ok_schema), "")),
         ("feature flag not a string", doc(&get("      x-agora-feature: [a]", ok_schema), "")),
         (
+            "frames on an HTTP operation",
+            doc(
+                &get("      x-agora-frames: {client: {$ref: '#/components/schemas/Ok'}, server: {$ref: '#/components/schemas/Ok'}}", ok_schema),
+                "",
+            ),
+        ),
+        (
+            "close codes on an HTTP operation",
+            doc(
+                &get("      x-agora-close-codes: [{code: 4000, name: full, description: x}]", ok_schema),
+                "",
+            ),
+        ),
+        (
             "role outside the Role enum",
             doc(
                 &get("      security: [{b: []}]\n      x-agora-role: owner", ok_schema),

@@ -204,6 +204,34 @@ impl OperationDiff<'_, '_> {
         self.parameters(op);
         self.request_body(op);
         self.responses(op);
+        self.frames(op, &old_v, &new_v);
+    }
+
+    /// A WebSocket channel's frames (`x-agora-frames`): what the client sends is graded like a
+    /// request body, what the server sends like a response body.
+    fn frames(&mut self, op: &Op, old_v: &Value, new_v: &Value) {
+        let has = |v: &Value| v.get("x-agora-frames").is_some();
+        let label = op.label.clone();
+        if has(old_v) && !has(new_v) {
+            self.add(
+                op,
+                "channel-frames-removed",
+                Some(&format!("{}/x-agora-frames", op.old)),
+                Some(&op.new),
+                format!("{label} no longer declares its frames (x-agora-frames)"),
+            );
+            return;
+        }
+        for (side, dir) in [
+            ("client", Direction::Request),
+            ("server", Direction::Response),
+        ] {
+            let os = format!("{}/x-agora-frames/{side}", op.old);
+            let ns = format!("{}/x-agora-frames/{side}", op.new);
+            if self.old.get(&os).is_some() && self.new.get(&ns).is_some() {
+                self.schemas.root(self.c, &os, &ns, dir, &op.label);
+            }
+        }
     }
 
     fn security(&mut self, op: &Op, old_v: &Value, new_v: &Value) {

@@ -116,6 +116,9 @@ rules! {
     "operation-rate-limit-added", Warning, Operation, Wire, "An operation now spends a rate-limit budget (x-agora-rate-limit): callers may get 429 where they did not.";
     "operation-rate-limit-changed", Warning, Operation, Wire, "An operation spends another rate-limit class (x-agora-rate-limit), shared with other operations.";
     "operation-rate-limit-removed", Info, Operation, Wire, "An operation no longer spends a rate-limit budget.";
+    // WebSocket channels (x-agora-frames): client frames are graded as request bodies, server
+    // frames as response bodies, by the request and response rules.
+    "channel-frames-removed", Breaking, Operation, Wire, "A channel no longer declares its frames (x-agora-frames): the frames deployed clients send and expect are no longer promised.";
     // Parameters.
     "request-parameter-added-required", Breaking, Request, Wire, "A new required parameter.";
     "request-parameter-added-optional", Info, Request, Wire, "A new optional parameter.";

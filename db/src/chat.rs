@@ -956,14 +956,14 @@ impl Db {
         Ok(rows.into_iter().map(message).collect())
     }
 
-    /// `by` deletes their message `id` in `conversation` (its text goes; its place stays).
-    /// Deleting it again changes nothing.
+    /// `by` deletes their message `id` in `conversation` (its text goes; its place stays):
+    /// answers its sequence, or `None` when it was deleted before (nothing changes).
     pub async fn delete_message(
         &self,
         conversation: Uuid,
         id: Uuid,
         by: Uuid,
-    ) -> Result<Outcome<()>, DbError> {
+    ) -> Result<Outcome<Option<i64>>, DbError> {
         let now = DbTime::now();
         let mut conn = self.write().await?;
         let outcome = self
@@ -989,7 +989,7 @@ impl Db {
                     if sender.0 != by {
                         return Ok(Err(Refused::NotSender));
                     }
-                    diesel::update(
+                    let n = diesel::update(
                         messages::table
                             .filter(messages::id.eq(DbUuid(id)))
                             .filter(messages::deleted_at.is_null()),
@@ -1000,7 +1000,7 @@ impl Db {
                     ))
                     .execute(c)
                     .await?;
-                    Ok::<_, diesel::result::Error>(Ok(()))
+                    Ok::<_, diesel::result::Error>(Ok((n > 0).then_some(seq)))
                 }).await)
             })
             .await?;
@@ -1009,13 +1009,13 @@ impl Db {
     }
 
     /// Moves `user`'s read position in `conversation` forward to `seq` (never back). Answers
-    /// the membership after it and the conversation's last sequence.
+    /// the membership after it, the conversation's last sequence and whether the position moved.
     pub async fn mark_read(
         &self,
         conversation: Uuid,
         user: Uuid,
         seq: i64,
-    ) -> Result<Outcome<(Membership, i64)>, DbError> {
+    ) -> Result<Outcome<(Membership, i64, bool)>, DbError> {
         let mut conn = self.write().await?;
         let outcome = self
             .run("mark_conversation_read", Target::Primary, async {
@@ -1032,7 +1032,8 @@ impl Db {
                         return Ok(Err(Refused::BeyondLast));
                     }
                     let mut membership = Membership::from(before);
-                    if seq > membership.read_sequence {
+                    let moved = seq > membership.read_sequence.max(membership.joined_sequence);
+                    if moved {
                         diesel::update(
                             conversation_members::table.find((DbUuid(conversation), DbUuid(user))),
                         )
@@ -1042,7 +1043,7 @@ impl Db {
                         .await?;
                         membership.read_sequence = seq;
                     }
-                    Ok::<_, diesel::result::Error>(Ok((membership, last)))
+                    Ok::<_, diesel::result::Error>(Ok((membership, last, moved)))
                 }).await)
             })
             .await?;

@@ -144,11 +144,20 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
     let (analytics, flusher) = crate::analytics::Analytics::start(db.clone(), &config.analytics);
     crate::identity::profiles::Profiles::follow_invalidations(kv.clone());
     let pages = crate::feed::FeedPages::new(kv.cache().clone());
+    let chat = crate::chat::Chat::new(db.clone(), kv.clone());
     let service = Agora {
         social: crate::social::Social::new(db.clone(), pages.clone()),
         posts: crate::posts::Posts::new(db.clone(), identity.clone(), pages.clone()),
         feed: crate::feed::Feed::new(db.clone(), config.feed.clone(), pages),
-        chat: crate::chat::Chat::new(db.clone()),
+        chat: chat.clone(),
+        realtime: crate::realtime::Gateway::new(
+            chat,
+            db.clone(),
+            kv.clone(),
+            limits.clone(),
+            features.clone(),
+            crate::realtime::Limits::default(),
+        ),
         db,
         identity,
         kv,

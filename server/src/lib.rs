@@ -16,6 +16,7 @@ mod paging;
 pub mod posts;
 pub mod push;
 pub mod rate_limits;
+pub mod realtime;
 pub mod secret;
 pub mod seeding;
 pub mod service;

@@ -99,6 +99,8 @@ pub struct Agora {
     pub feed: crate::feed::Feed,
     /// Conversations and messages.
     pub chat: crate::chat::Chat,
+    /// The real-time gateway.
+    pub realtime: crate::realtime::Gateway,
     /// Redis-or-in-process primitives.
     pub kv: agora_kv::Kv,
     /// In-app notifications and their settings.
@@ -753,5 +755,13 @@ impl agora_api::AgoraService for Agora {
         body: types::ReadPosition,
     ) -> Result<types::ReadState, ServiceError> {
         self.chat.mark_read(ctx, path.conversation_id, body).await
+    }
+
+    async fn connect_realtime(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        socket: agora_api::rt::FrameSocket<types::ClientFrame, types::ServerFrame>,
+    ) -> Result<(), ServiceError> {
+        self.realtime.serve(ctx, socket).await
     }
 }

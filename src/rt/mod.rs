@@ -7,6 +7,7 @@ mod context;
 pub mod cors;
 mod error;
 mod extract;
+pub mod frames;
 mod observe;
 pub mod policy;
 mod respond;
@@ -24,6 +25,7 @@ pub use error::{
 pub use extract::{
     Checked, HeaderParams, JsonBody, PathParams, QueryParams, ValidateJson, ValidateParams,
 };
+pub use frames::{FrameSink, FrameSocket, FrameStream, Inbound};
 pub use observe::{Call, Operation, accept_websocket};
 pub use policy::{Authorizer, FeatureFlags, FeatureState, PolicyFuture, RateLimiter, Subject};
 pub use respond::{Preflight, Reply, TextResponse};

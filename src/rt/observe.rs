@@ -5,9 +5,9 @@
 use std::time::Instant;
 
 use dropshot::{HttpResponse, RequestContext, WebsocketChannelResult, WebsocketConnection};
-use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tracing::Instrument;
 
 use super::WebSocket;
@@ -250,15 +250,9 @@ impl Call {
     ) -> WebsocketChannelResult {
         self.record(failure.status.as_u16(), Some(&failure));
         let reason = format!("{}: {}", failure.body.error_code, failure.body.message);
-        // A close reason is limited to 123 bytes by RFC 6455.
-        let reason: String = reason
-            .char_indices()
-            .take_while(|(i, c)| i + c.len_utf8() <= 123)
-            .map(|(_, c)| c)
-            .collect();
         let frame = CloseFrame {
             code: CloseCode::Policy,
-            reason: reason.into(),
+            reason: super::frames::close_reason(&reason).into(),
         };
         socket.close(Some(frame)).await?;
         Ok(())
@@ -357,7 +351,11 @@ impl Call {
 
 /// Completes the WebSocket handshake Dropshot started.
 pub async fn accept_websocket(upgraded: WebsocketConnection) -> WebSocket {
-    WebSocket::from_raw_socket(upgraded.into_inner(), Role::Server, None).await
+    // Frames and messages over 64 KiB fail the read (closed with 1009 by the service).
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(super::frames::MAX_FRAME_BYTES))
+        .max_frame_size(Some(super::frames::MAX_FRAME_BYTES));
+    WebSocket::from_raw_socket(upgraded.into_inner(), Role::Server, Some(config)).await
 }
 
 fn bearer_token(headers: &http::HeaderMap) -> Result<&str, ServiceError> {

@@ -391,6 +391,26 @@ pub fn align_representation(contract: &Value, mut emitted: Value) -> Value {
             if let (Some(security), Some(op)) = (c_op.get("security"), op.as_object_mut()) {
                 op.insert("security".into(), security.clone());
             }
+            // A channel: Dropshot writes upgrade failures with its own `Error` (see the module
+            // doc), and has no field for the frames and close codes the adapter serves.
+            if op.get("x-dropshot-websocket").is_some()
+                && let Some(op) = op.as_object_mut()
+            {
+                for key in ["x-agora-frames", "x-agora-close-codes"] {
+                    if let Some(v) = c_op.get(key) {
+                        op.insert(key.into(), v.clone());
+                    }
+                }
+                if let Some(c_responses) = c_op.get("responses").and_then(Value::as_object)
+                    && let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut)
+                {
+                    for (code, r) in c_responses {
+                        if code.starts_with('4') || code.starts_with('5') {
+                            responses.insert(code.clone(), r.clone());
+                        }
+                    }
+                }
+            }
             let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
                 continue;
             };

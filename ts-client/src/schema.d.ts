@@ -1352,6 +1352,36 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/realtime": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The real-time channel (WebSocket)
+         * @description One socket per device, authenticated at the upgrade with `Authorization: Bearer`. The
+         *     server sends `ServerFrame`s and accepts `ClientFrame`s (text frames of JSON, at most 64
+         *     KiB each), both described in the components below; a client ignores frame types it does
+         *     not know (new ones may be added in a minor version). The server first sends `ready`,
+         *     then every event that concerns the caller: messages of their conversations (also those
+         *     they sent, from any device), deletions, read receipts, typing and notifications.
+         *     After a reconnect, to any instance, the client sends `resume` with the last sequence
+         *     it holds per conversation: the server replays what it missed, answers `resumed`, and
+         *     live delivery continues with no gap and no duplicate. The server pings every
+         *     `heartbeat_interval_secs`; a client that answers nothing for two intervals is closed
+         *     with 4002. The close codes are listed in `x-agora-close-codes`.
+         */
+        get: operations["connect_realtime"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -2103,6 +2133,194 @@ export interface components {
             read_sequence: number;
             /** Format: int64 */
             unread_count: number;
+        };
+        /** @description A frame the client sends on the real-time channel. */
+        ClientFrame: components["schemas"]["PingFrame"] | components["schemas"]["ResumeFrame"] | components["schemas"]["SendMessageFrame"] | components["schemas"]["TypingFrame"] | components["schemas"]["MarkReadFrame"];
+        /** @description Asks for a `pong` (browsers cannot send WebSocket pings). */
+        PingFrame: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "ping";
+        };
+        /** @description The last sequence the client holds of a conversation. */
+        ConversationPosition: {
+            /** Format: uuid */
+            conversation_id: string;
+            /** Format: int64 */
+            sequence: number;
+        };
+        /**
+         * @description After a reconnect: the messages after each position are replayed (oldest first, at most
+         *     1,000 per conversation; fetch older ones with `list_messages`), then `resumed` is sent.
+         *     Conversations the caller is no longer in are skipped.
+         */
+        ResumeFrame: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "resume";
+            positions: components["schemas"]["ConversationPosition"][];
+        };
+        /** @description Sends a message, with the rules and the idempotency of `send_message`; the stored message comes back as a `message` frame (an `error` frame naming the `client_message_id` otherwise). */
+        SendMessageFrame: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "send_message";
+            /** Format: uuid */
+            conversation_id: string;
+            text: components["schemas"]["MessageText"];
+            client_message_id: components["schemas"]["ClientMessageId"];
+        };
+        /** @description The caller is typing in a conversation; the other members get a `typing` frame. Not stored. */
+        TypingFrame: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "typing";
+            /** Format: uuid */
+            conversation_id: string;
+        };
+        /** @description Moves the caller's read position, like `mark_conversation_read`; the members get a `read` frame. */
+        MarkReadFrame: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "mark_read";
+            /** Format: uuid */
+            conversation_id: string;
+            /** Format: int64 */
+            sequence: number;
+        };
+        /** @description A frame the server sends on the real-time channel. */
+        ServerFrame: components["schemas"]["ReadyFrame"] | components["schemas"]["PongFrame"] | components["schemas"]["MessageFrame"] | components["schemas"]["MessageDeletedFrame"] | components["schemas"]["ReadReceiptFrame"] | components["schemas"]["TypingEventFrame"] | components["schemas"]["NotificationFrame"] | components["schemas"]["ResumedFrame"] | components["schemas"]["ErrorFrame"];
+        /** @description The first frame of every connection. */
+        ReadyFrame: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "ready";
+            /** Format: uuid */
+            user_id: string;
+            /**
+             * Format: uuid
+             * @description This connection's id (in the server's logs).
+             */
+            connection_id: string;
+            /**
+             * Format: int64
+             * @description How often the server pings.
+             */
+            heartbeat_interval_secs: number;
+        };
+        /** @description The answer to `ping`. */
+        PongFrame: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "pong";
+        };
+        /** @description A message of one of the caller's conversations (sent by anyone, the caller's other devices included). */
+        MessageFrame: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "message";
+            message: components["schemas"]["Message"];
+        };
+        /** @description A message's sender deleted it. */
+        MessageDeletedFrame: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "message_deleted";
+            /** Format: uuid */
+            conversation_id: string;
+            /** Format: uuid */
+            message_id: string;
+            /** Format: int64 */
+            sequence: number;
+        };
+        /** @description A member's read position moved. */
+        ReadReceiptFrame: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "read";
+            /** Format: uuid */
+            conversation_id: string;
+            /** Format: uuid */
+            user_id: string;
+            /** Format: int64 */
+            sequence: number;
+        };
+        /** @description Another member is typing. */
+        TypingEventFrame: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "typing";
+            /** Format: uuid */
+            conversation_id: string;
+            /** Format: uuid */
+            user_id: string;
+        };
+        /**
+         * @description `created`: a new notification; `updated`: a coalesced one moved to the top with one more actor.
+         * @enum {string}
+         */
+        NotificationChange: "created" | "updated";
+        /** @description A notification was created or updated; `unread_count` is the badge after it. */
+        NotificationFrame: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "notification";
+            change: components["schemas"]["NotificationChange"];
+            notification: components["schemas"]["Notification"];
+            /** Format: int64 */
+            unread_count: number;
+        };
+        /** @description The replay asked by `resume` is complete; live delivery continues. */
+        ResumedFrame: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "resumed";
+            /**
+             * Format: int64
+             * @description Messages replayed.
+             */
+            replayed: number;
+        };
+        /** @description A client frame was refused; the connection stays open. */
+        ErrorFrame: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "error";
+            /** @description One of `ApiError`'s codes. */
+            error_code: string;
+            message: string;
+            /** @description For an invalid frame, one entry per offending field (pointers into the frame). */
+            details?: components["schemas"]["ApiErrorDetail"][];
+            /** @description The refused `send_message` frame's id. */
+            client_message_id?: components["schemas"]["ClientMessageId"];
         };
     };
     responses: {
@@ -3941,6 +4159,26 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ReadState"];
                 };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    connect_realtime: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Negotiating protocol upgrade from HTTP/1.1 to WebSocket */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             "4XX": components["responses"]["ApiError"];
             "5XX": components["responses"]["ApiError"];

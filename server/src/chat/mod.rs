@@ -85,15 +85,75 @@ fn not_reachable() -> ServiceError {
 }
 
 /// The chat operations; cheap to share.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Chat {
     db: Db,
+    /// Live events go to each member's broker channel (`user:{id}`), after the write committed.
+    kv: agora_kv::Kv,
+}
+
+impl std::fmt::Debug for Chat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chat").finish_non_exhaustive()
+    }
 }
 
 impl Chat {
     /// The service.
-    pub fn new(db: Db) -> Self {
-        Chat { db }
+    pub fn new(db: Db, kv: agora_kv::Kv) -> Self {
+        Chat { db, kv }
+    }
+
+    /// Publishes `frame` to the live connections of `users` (serialized once). Best effort: a
+    /// client that misses it catches up with `resume` or `list_messages`.
+    async fn publish(&self, users: &[Uuid], frame: &types::ServerFrame) {
+        let payload = match serde_json::to_vec(frame) {
+            Ok(p) => bytes::Bytes::from(p),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot encode a chat event");
+                return;
+            }
+        };
+        for &user in users {
+            self.kv
+                .broker()
+                .publish(
+                    &crate::notifications::events::user_channel(user),
+                    payload.clone(),
+                )
+                .await;
+        }
+    }
+
+    async fn publish_to_members(&self, conversation: Uuid, me: Uuid, frame: &types::ServerFrame) {
+        match self
+            .db
+            .member_ids(conversation, ReadPolicy::ForUser(me))
+            .await
+        {
+            Ok(members) => self.publish(&members, frame).await,
+            Err(e) => tracing::warn!(error = %e, "cannot read the members to publish to"),
+        }
+    }
+
+    /// `typing` frames: the other members of `conversation` learn that `me` types.
+    pub async fn typing(&self, me: Uuid, conversation: Uuid) -> Result<(), ServiceError> {
+        let members = self
+            .db
+            .member_ids(conversation, ReadPolicy::ForUser(me))
+            .await
+            .map_err(db_conversation)?;
+        if !members.contains(&me) {
+            return Err(conversation_not_found());
+        }
+        let others: Vec<Uuid> = members.into_iter().filter(|m| *m != me).collect();
+        let frame = types::ServerFrame::TypingEventFrame(types::TypingEventFrame {
+            type_: types::TypingEventFrameType::Typing,
+            conversation_id: conversation,
+            user_id: me,
+        });
+        self.publish(&others, &frame).await;
+        Ok(())
     }
 
     /// Whether `me` may open a conversation with `other` or add them to one: 404 when `other`
@@ -344,6 +404,17 @@ impl Chat {
         id: Uuid,
         body: types::MessageCreate,
     ) -> Result<types::Message, ServiceError> {
+        Ok(self.store_message(ctx, id, body).await?.0)
+    }
+
+    /// Sends a message (REST or socket): the stored message, and whether it is new (then it
+    /// was published to every member) or the one its `client_message_id` stored before.
+    pub async fn store_message(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        id: Uuid,
+        body: types::MessageCreate,
+    ) -> Result<(types::Message, bool), ServiceError> {
         let me = ctx.principal.user_id;
         let (conversation, _) = self
             .db
@@ -361,7 +432,16 @@ impl Chat {
             .map_err(db_conversation)?
             .map_err(refused)?;
         match sent {
-            Sent::New(m) | Sent::Existing(m) => views::message(m),
+            Sent::New(m) => {
+                let message = views::message(m)?;
+                let frame = types::ServerFrame::MessageFrame(types::MessageFrame {
+                    type_: types::MessageFrameType::Message,
+                    message: message.clone(),
+                });
+                self.publish_to_members(id, me, &frame).await;
+                Ok((message, true))
+            }
+            Sent::Existing(m) => Ok((views::message(m)?, false)),
         }
     }
 
@@ -446,11 +526,23 @@ impl Chat {
         id: Uuid,
         message: Uuid,
     ) -> Result<(), ServiceError> {
-        self.db
-            .delete_message(id, message, ctx.principal.user_id)
+        let me = ctx.principal.user_id;
+        let deleted = self
+            .db
+            .delete_message(id, message, me)
             .await
             .map_err(db_conversation)?
-            .map_err(refused)
+            .map_err(refused)?;
+        if let Some(sequence) = deleted {
+            let frame = types::ServerFrame::MessageDeletedFrame(types::MessageDeletedFrame {
+                type_: types::MessageDeletedFrameType::MessageDeleted,
+                conversation_id: id,
+                message_id: message,
+                sequence,
+            });
+            self.publish_to_members(id, me, &frame).await;
+        }
+        Ok(())
     }
 
     /// `mark_conversation_read`.
@@ -460,12 +552,22 @@ impl Chat {
         id: Uuid,
         body: types::ReadPosition,
     ) -> Result<types::ReadState, ServiceError> {
-        let (membership, last) = self
+        let me = ctx.principal.user_id;
+        let (membership, last, moved) = self
             .db
-            .mark_read(id, ctx.principal.user_id, body.sequence)
+            .mark_read(id, me, body.sequence)
             .await
             .map_err(db_conversation)?
             .map_err(refused)?;
+        if moved {
+            let frame = types::ServerFrame::ReadReceiptFrame(types::ReadReceiptFrame {
+                type_: types::ReadReceiptFrameType::Read,
+                conversation_id: id,
+                user_id: me,
+                sequence: membership.read_sequence,
+            });
+            self.publish_to_members(id, me, &frame).await;
+        }
         Ok(types::ReadState {
             conversation_id: id,
             read_sequence: membership.read_sequence.max(membership.joined_sequence),

@@ -125,6 +125,9 @@ async fn call(
     why: &str,
     expect: &Expect,
 ) {
+    if channels().contains(&op.id.to_owned()) {
+        return refused_channel(app, op, token, why).await;
+    }
     let method = reqwest::Method::from_bytes(op.method.as_bytes()).expect("method");
     let mut request =
         reqwest::Client::new().request(method, format!("{}{}", app.base_url, concrete(op.route)));
@@ -142,6 +145,48 @@ async fn call(
     assert_eq!(status, expect.status, "{at}: {body}");
     assert_eq!(body["error_code"], expect.error_code, "{at}: {body}");
     assert_eq!(www.as_deref(), expect.www_authenticate, "{at}");
+}
+
+/// The operations that are WebSocket channels (`x-dropshot-websocket`).
+fn channels() -> Vec<String> {
+    let contract: Value =
+        serde_yaml::from_str(agora_api::CONTRACT_YAML).expect("the contract parses");
+    let mut out = Vec::new();
+    for item in contract["paths"]
+        .as_object()
+        .into_iter()
+        .flat_map(|p| p.values())
+    {
+        if let Some(op) = item.get("get")
+            && op.get("x-dropshot-websocket").is_some()
+            && let Some(id) = op["operationId"].as_str()
+        {
+            out.push(id.to_owned());
+        }
+    }
+    out
+}
+
+/// A channel refuses after the upgrade: the socket closes with 1008 (policy) and nothing else.
+async fn refused_channel(
+    app: &TestApp,
+    op: &agora_api::rt::Operation,
+    token: Option<&str>,
+    why: &str,
+) {
+    use agora_client::realtime::{Event, Realtime};
+    let at = format!("{} {} ({}) {why}", op.method, op.route, op.id);
+    let mut socket = Realtime::connect_with(&app.base_url, token)
+        .await
+        .unwrap_or_else(|e| panic!("{at}: the upgrade succeeds: {e}"));
+    let event = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+        .await
+        .unwrap_or_else(|_| panic!("{at}: closes in time"))
+        .unwrap_or_else(|e| panic!("{at}: {e}"));
+    match event {
+        Event::Closed { code, .. } => assert_eq!(code, Some(1008), "{at}"),
+        Event::Frame(frame) => panic!("{at}: a refused socket got {frame:?}"),
+    }
 }
 
 /// Waits until `signed_up` events are stored `n` times and no analytics batch waits.

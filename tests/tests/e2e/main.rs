@@ -17,6 +17,7 @@ mod migrations;
 mod openapi;
 mod rate_limits;
 mod readyz;
+mod realtime;
 mod redis_outage;
 mod revocation;
 mod v1_accounts;

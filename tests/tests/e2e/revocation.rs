@@ -21,7 +21,7 @@ async fn rejected_within(app: &TestApp, token: &str, attempts: u32) -> bool {
     false
 }
 
-async fn two_instances(
+pub(crate) async fn two_instances(
     test: &str,
     via_proxy: bool,
 ) -> Option<(TestDb, TestRedis, Option<ChaosProxy>, TestApp, TestApp)> {

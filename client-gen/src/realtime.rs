@@ -1,0 +1,154 @@
+//! The typed real-time client: a `connect_realtime` socket whose frames are the contract's
+//! `ClientFrame` and `ServerFrame` (generated with the rest of this crate).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), agora_client::realtime::RealtimeError> {
+//! use agora_client::realtime::{Event, Realtime};
+//! let mut socket = Realtime::connect("http://127.0.0.1:8080", "an access token").await?;
+//! while let Event::Frame(frame) = socket.next().await? {
+//!     println!("{frame:?}");
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! WebSocket pings are answered while reading; keep calling [`Realtime::next`].
+
+use futures::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+use crate::types::{ClientFrame, ServerFrame};
+
+/// Why the socket failed.
+#[derive(Debug)]
+pub enum RealtimeError {
+    /// The base URL is not `http://host:port`.
+    Url(String),
+    /// The TCP connection or the upgrade failed (a refused upgrade carries the HTTP status).
+    Connect(WsError),
+    /// The connection broke.
+    Socket(WsError),
+    /// The server sent a text frame that is not a `ServerFrame`.
+    Decode(serde_json::Error),
+}
+
+impl std::fmt::Display for RealtimeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RealtimeError::Url(u) => write!(f, "not an http:// base URL: {u}"),
+            RealtimeError::Connect(e) => write!(f, "cannot connect: {e}"),
+            RealtimeError::Socket(e) => write!(f, "the connection broke: {e}"),
+            RealtimeError::Decode(e) => write!(f, "not a server frame: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RealtimeError {}
+
+/// What the server did.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A frame.
+    Frame(ServerFrame),
+    /// The server closed, with its close code and reason.
+    Closed {
+        /// The close code (`x-agora-close-codes`); `None` without a close frame.
+        code: Option<u16>,
+        /// The reason.
+        reason: String,
+    },
+}
+
+/// A connected real-time socket.
+#[derive(Debug)]
+pub struct Realtime {
+    socket: WebSocketStream<TcpStream>,
+}
+
+impl Realtime {
+    /// Connects to `/v1/realtime` of `base_url` (`http://host:port`) with an access token.
+    pub async fn connect(base_url: &str, token: &str) -> Result<Self, RealtimeError> {
+        Self::connect_with(base_url, Some(token)).await
+    }
+
+    /// Connects with a token, or without any `Authorization` header (the server closes such a
+    /// socket with 1008).
+    pub async fn connect_with(base_url: &str, token: Option<&str>) -> Result<Self, RealtimeError> {
+        let authority = base_url
+            .strip_prefix("http://")
+            .map(|rest| rest.trim_end_matches('/'))
+            .filter(|a| !a.is_empty() && !a.contains('/'))
+            .ok_or_else(|| RealtimeError::Url(base_url.to_owned()))?;
+        let mut request = format!("ws://{authority}/v1/realtime")
+            .into_client_request()
+            .map_err(RealtimeError::Connect)?;
+        if let Some(token) = token {
+            let bearer = format!("Bearer {token}")
+                .parse()
+                .map_err(|_| RealtimeError::Url("the token is not a header value".into()))?;
+            request.headers_mut().insert("authorization", bearer);
+        }
+        let tcp = TcpStream::connect(authority)
+            .await
+            .map_err(|e| RealtimeError::Connect(WsError::Io(e)))?;
+        let (socket, _response) = tokio_tungstenite::client_async(request, tcp)
+            .await
+            .map_err(RealtimeError::Connect)?;
+        Ok(Realtime { socket })
+    }
+
+    /// Sends a frame.
+    pub async fn send(&mut self, frame: &ClientFrame) -> Result<(), RealtimeError> {
+        let text = serde_json::to_string(frame).map_err(RealtimeError::Decode)?;
+        self.send_text(&text).await
+    }
+
+    /// Sends any text (to see how the server answers frames that are not valid).
+    pub async fn send_text(&mut self, text: &str) -> Result<(), RealtimeError> {
+        self.socket
+            .send(Message::text(text))
+            .await
+            .map_err(RealtimeError::Socket)
+    }
+
+    /// The next frame or the close.
+    pub async fn next(&mut self) -> Result<Event, RealtimeError> {
+        loop {
+            match self.socket.next().await {
+                None => {
+                    return Ok(Event::Closed {
+                        code: None,
+                        reason: String::new(),
+                    });
+                }
+                Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => {
+                    return Ok(Event::Closed {
+                        code: None,
+                        reason: String::new(),
+                    });
+                }
+                Some(Err(e)) => return Err(RealtimeError::Socket(e)),
+                Some(Ok(Message::Text(text))) => {
+                    let frame =
+                        serde_json::from_str(text.as_str()).map_err(RealtimeError::Decode)?;
+                    return Ok(Event::Frame(frame));
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return Ok(Event::Closed {
+                        code: frame.as_ref().map(|f| u16::from(f.code)),
+                        reason: frame.map(|f| f.reason.to_string()).unwrap_or_default(),
+                    });
+                }
+                // Pings are answered by the library; binary frames are not part of the channel.
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    /// Closes normally.
+    pub async fn close(mut self) {
+        let _ = self.socket.close(None).await;
+    }
+}
