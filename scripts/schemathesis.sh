@@ -117,8 +117,12 @@ rm -f "$REPORT_DIR"/schemathesis.ndjson "$REPORT_DIR"/junit.xml
 echo "schemathesis.sh: $("$VENV/bin/schemathesis" --version) | contract $CONTRACT | url $BASE_URL | seed $SEED | max-examples $MAX_EXAMPLES | workers $WORKERS" >&2
 
 set +e
+# WebSocket channels (x-dropshot-websocket) speak WebSocket after the upgrade, which Schemathesis
+# does not; a plain GET gets Dropshot's own "expected connection upgrade" 400. Their frames and
+# close codes are tested by tests/tests/e2e/realtime.rs (and their auth by the authorization sweep).
 timeout --kill-after=10 "$RUN_TIMEOUT" \
   "$VENV/bin/schemathesis" --config-file "$CONFIG" run "$CONTRACT" \
+    --exclude-operation-id connect_realtime \
     --url "$BASE_URL" \
     --seed "$SEED" \
     --max-examples "$MAX_EXAMPLES" \

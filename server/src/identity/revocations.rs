@@ -18,8 +18,9 @@ use agora_kv::{Kv, RedisState};
 use bytes::Bytes;
 use uuid::Uuid;
 
-/// The broker channel revocations travel on.
-const CHANNEL: &str = "auth.revocations";
+/// The broker channel revocations travel on (a revoked session's id, as text). The real-time
+/// gateway listens too, to close the session's sockets.
+pub const CHANNEL: &str = "auth.revocations";
 /// Above this many entries, expired ones are swept on insert.
 const SWEEP_ABOVE: usize = 4096;
 

@@ -94,6 +94,13 @@ pub(super) async fn run(
     let mut writer = tokio::spawn(write(sink, outbound, end_rx, limits.heartbeat));
     // Subscribed before `ready`: every event published after the client sees `ready` arrives.
     let mut events = gateway.kv.broker().subscribe(&user_channel(me)).await;
+    // A revoked session's sockets close on every instance: revocations are broadcast.
+    let mut revocations = gateway
+        .kv
+        .broker()
+        .subscribe(crate::identity::revocations::CHANNEL)
+        .await;
+    let session = ctx.principal.session_id.to_string();
     let mut conn = Connection {
         gateway,
         ctx,
@@ -127,6 +134,15 @@ pub(super) async fn run(
                     };
                     if let Err(ending) = conn.forward(payload) {
                         break ending;
+                    }
+                }
+                revoked = revocations.recv() => {
+                    match revoked {
+                        Some(id) if id.as_ref() == session.as_bytes() => {
+                            break Ending { code: close::POLICY, reason: "the session was revoked" };
+                        }
+                        Some(_) => {}
+                        None => break Ending { code: close::INTERNAL, reason: "the event broker stopped" },
                     }
                 }
                 _ = deadline.tick() => {

@@ -35,10 +35,15 @@ async fn event(socket: &mut Realtime) -> Event {
         .expect("the socket works")
 }
 
+/// The next frame, skipping notifications: the friend requests and sign-ins a test makes are
+/// notified by background jobs, live, at a moment the test does not control.
 async fn next(socket: &mut Realtime) -> ServerFrame {
-    match event(socket).await {
-        Event::Frame(frame) => frame,
-        Event::Closed { code, reason } => panic!("closed with {code:?}: {reason}"),
+    loop {
+        match event(socket).await {
+            Event::Frame(ServerFrame::NotificationFrame(_)) => continue,
+            Event::Frame(frame) => return frame,
+            Event::Closed { code, reason } => panic!("closed with {code:?}: {reason}"),
+        }
     }
 }
 
@@ -365,3 +370,44 @@ e2e_both_backends!(
         pong(&mut socket).await;
     }
 );
+
+e2e_both_backends!(
+    logging_out_closes_the_sessions_sockets_with_1008,
+    &[],
+    |app| async move {
+        let ann = app.register("ann").await;
+        let token = &ann.tokens.access_token;
+        let mut socket = connect(&app, token).await;
+        // Another session of the same user keeps its socket.
+        let other = app.login_from("ann", "second-device").await;
+        let mut other_socket = connect(&app, &other.tokens.access_token).await;
+        app.client_with_token(token)
+            .logout()
+            .send()
+            .await
+            .expect("logout");
+        assert_eq!(close_code(&mut socket).await, Some(1008));
+        // Still open: it answers a ping.
+        pong(&mut other_socket).await;
+    }
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_on_one_instance_closes_the_sessions_socket_on_the_other() {
+    let Some((_db, _redis, _, one, two)) =
+        crate::revocation::two_instances("realtime_revocation", false).await
+    else {
+        return;
+    };
+    let ann = one.register("ann").await;
+    let token = &ann.tokens.access_token;
+    let mut on_two = connect(&two, token).await;
+    one.client_with_token(token)
+        .logout()
+        .send()
+        .await
+        .expect("logout");
+    // Within the one second the issue allows (PATIENCE is only the test's upper bound).
+    let closed = tokio::time::timeout(Duration::from_secs(1), close_code(&mut on_two)).await;
+    assert_eq!(closed.ok().flatten(), Some(1008));
+}
