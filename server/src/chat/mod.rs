@@ -422,9 +422,19 @@ impl Chat {
             .await
             .map_err(db_conversation)?
             .ok_or_else(conversation_not_found)?;
-        if conversation.kind == ConversationKind::Direct {
-            self.check_direct_peer(id, me).await?;
-        }
+        // A direct conversation's two members never change: read once, for the reachability
+        // check and for the publish.
+        let direct_members = if conversation.kind == ConversationKind::Direct {
+            let members = self
+                .db
+                .member_ids(id, ReadPolicy::ForUser(me))
+                .await
+                .map_err(db_conversation)?;
+            self.check_direct_peer(me, &members).await?;
+            Some(members)
+        } else {
+            None
+        };
         let sent = self
             .db
             .send_message(id, me, body.text.as_str(), body.client_message_id.as_str())
@@ -438,7 +448,10 @@ impl Chat {
                     type_: types::MessageFrameType::Message,
                     message: message.clone(),
                 });
-                self.publish_to_members(id, me, &frame).await;
+                match direct_members {
+                    Some(members) => self.publish(&members, &frame).await,
+                    None => self.publish_to_members(id, me, &frame).await,
+                }
                 Ok((message, true))
             }
             Sent::Existing(m) => Ok((views::message(m)?, false)),
@@ -446,12 +459,7 @@ impl Chat {
     }
 
     /// A direct conversation carries messages only while its other member is still reachable.
-    async fn check_direct_peer(&self, id: Uuid, me: Uuid) -> Result<(), ServiceError> {
-        let members = self
-            .db
-            .member_ids(id, ReadPolicy::ForUser(me))
-            .await
-            .map_err(db_conversation)?;
+    async fn check_direct_peer(&self, me: Uuid, members: &[Uuid]) -> Result<(), ServiceError> {
         let Some(&other) = members.iter().find(|&&m| m != me) else {
             return Ok(());
         };
