@@ -11,6 +11,17 @@ use crate::BoxFuture;
 pub trait Presence: Send + Sync {
     /// Adds `member` to `set` (or refreshes it) until `ttl` from now.
     fn add<'a>(&'a self, set: &'a str, member: &'a str, ttl: Duration) -> BoxFuture<'a, ()>;
+    /// Adds `member` to `set` until `ttl` from now unless the set already holds `max` other
+    /// unexpired members, in one atomic step (so concurrent callers cannot overshoot `max`):
+    /// the set's size with `member` in it, or `None` when it is full. Re-admitting a member
+    /// refreshes it and always succeeds.
+    fn admit<'a>(
+        &'a self,
+        set: &'a str,
+        member: &'a str,
+        ttl: Duration,
+        max: usize,
+    ) -> BoxFuture<'a, Option<usize>>;
     /// Removes `member` from `set` now.
     fn remove<'a>(&'a self, set: &'a str, member: &'a str) -> BoxFuture<'a, ()>;
     /// The unexpired members of `set`, sorted.

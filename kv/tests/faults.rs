@@ -447,3 +447,47 @@ async fn connect_fails_only_on_invalid_config() {
         RedisState::Disabled
     );
 }
+
+/// A presence removal made while Redis is cut is retried once Redis answers again, so the member
+/// does not linger there for its whole TTL (a second instance reading Redis sees it gone).
+#[tokio::test]
+async fn presence_removals_during_an_outage_reach_redis_after_it() {
+    let Some(redis) = TestRedis::new("faults::presence_removals_during_an_outage") else {
+        return;
+    };
+    let (proxy, kv) = proxied(&redis).await;
+    let direct = connect(&fault_config(redis.config())).await;
+    kv.presence()
+        .add("room", "leaving", Duration::from_secs(600))
+        .await;
+    kv.presence()
+        .add("room", "staying", Duration::from_secs(600))
+        .await;
+    assert_eq!(
+        direct.presence().members("room").await,
+        ["leaving", "staying"]
+    );
+
+    proxy.refuse_new(true);
+    proxy.cut();
+    tokio::time::timeout(CALL_BOUND, kv.presence().remove("room", "leaving"))
+        .await
+        .expect("the removal answers while Redis is cut");
+    assert_eq!(
+        direct.presence().members("room").await,
+        ["leaving", "staying"],
+        "the cut removal did not reach Redis"
+    );
+
+    proxy.restore();
+    until_up(&kv).await;
+    assert!(
+        eventually(POLLS, POLL, || async {
+            // Any presence call of the instance that kept the removal retries it.
+            let _ = kv.presence().members("elsewhere").await;
+            direct.presence().members("room").await == ["staying"]
+        })
+        .await,
+        "the kept removal never reached Redis"
+    );
+}

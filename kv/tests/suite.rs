@@ -67,6 +67,8 @@ suite!(
     presence_add_remove_members,
     presence_members_expire_individually,
     presence_readd_extends_a_member,
+    presence_admit_bounds_a_set,
+    presence_admit_is_atomic_under_contention,
 );
 
 /// A Redis-backed Kv whose pub/sub connection is up, so broker tests do not race the first connect.
@@ -486,4 +488,44 @@ async fn presence_readd_extends_a_member(kv: &Kv) {
         .await,
         "expected only the refreshed member"
     );
+}
+
+async fn presence_admit_bounds_a_set(kv: &Kv) {
+    let presence = kv.presence();
+    assert_eq!(presence.admit("conns", "a", ms(60_000), 2).await, Some(1));
+    assert_eq!(presence.admit("conns", "b", ms(60_000), 2).await, Some(2));
+    assert_eq!(presence.admit("conns", "c", ms(60_000), 2).await, None);
+    assert_eq!(
+        presence.members("conns").await,
+        ["a", "b"],
+        "a refusal adds nothing"
+    );
+    // A held member is refreshed even when the set is full.
+    assert_eq!(presence.admit("conns", "a", ms(60_000), 2).await, Some(2));
+    presence.remove("conns", "b").await;
+    assert_eq!(presence.admit("conns", "c", ms(60_000), 2).await, Some(2));
+    // An expired member frees its place.
+    presence.add("short", "gone", ms(100)).await;
+    assert!(
+        eventually(POLLS, POLL, || async {
+            presence.admit("short", "next", ms(60_000), 1).await == Some(1)
+        })
+        .await,
+        "an expired member kept its place"
+    );
+}
+
+async fn presence_admit_is_atomic_under_contention(kv: &Kv) {
+    let presence = kv.presence();
+    let tries = (0..40).map(|i| {
+        let member = format!("m{i}");
+        async move { presence.admit("crowd", &member, ms(60_000), 5).await }
+    });
+    let admitted = futures_util::future::join_all(tries)
+        .await
+        .into_iter()
+        .flatten()
+        .count();
+    assert_eq!(admitted, 5);
+    assert_eq!(presence.members("crowd").await.len(), 5);
 }

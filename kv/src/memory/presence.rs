@@ -47,6 +47,27 @@ impl MemoryPresence {
             .insert(member.to_owned(), now + ttl);
     }
 
+    pub(crate) fn admit_at(
+        &self,
+        set: &str,
+        member: &str,
+        ttl: Duration,
+        max: usize,
+        now: Instant,
+    ) -> Option<usize> {
+        let mut inner = lock(&self.inner);
+        let members = inner.sets.entry(set.to_owned()).or_default();
+        members.retain(|_, expires| *expires > now);
+        if !members.contains_key(member) && members.len() >= max {
+            if members.is_empty() {
+                inner.sets.remove(set);
+            }
+            return None;
+        }
+        members.insert(member.to_owned(), now + ttl);
+        Some(members.len())
+    }
+
     pub(crate) fn remove_now(&self, set: &str, member: &str) {
         let mut inner = lock(&self.inner);
         if let Some(members) = inner.sets.get_mut(set) {
@@ -76,6 +97,22 @@ impl Presence for MemoryPresence {
     fn add<'a>(&'a self, set: &'a str, member: &'a str, ttl: Duration) -> BoxFuture<'a, ()> {
         self.add_at(set, member, ttl, now());
         Box::pin(std::future::ready(()))
+    }
+
+    fn admit<'a>(
+        &'a self,
+        set: &'a str,
+        member: &'a str,
+        ttl: Duration,
+        max: usize,
+    ) -> BoxFuture<'a, Option<usize>> {
+        Box::pin(std::future::ready(self.admit_at(
+            set,
+            member,
+            ttl,
+            max,
+            now(),
+        )))
     }
 
     fn remove<'a>(&'a self, set: &'a str, member: &'a str) -> BoxFuture<'a, ()> {
