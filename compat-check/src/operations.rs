@@ -222,14 +222,18 @@ impl OperationDiff<'_, '_> {
             );
             return;
         }
-        for (side, dir) in [
-            ("client", Direction::Request),
-            ("server", Direction::Response),
-        ] {
+        for side in ["client", "server"] {
             let os = format!("{}/x-agora-frames/{side}", op.old);
             let ns = format!("{}/x-agora-frames/{side}", op.new);
-            if self.old.get(&os).is_some() && self.new.get(&ns).is_some() {
-                self.schemas.root(self.c, &os, &ns, dir, &op.label);
+            if self.old.get(&os).is_none() || self.new.get(&ns).is_none() {
+                continue;
+            }
+            if side == "client" {
+                self.schemas
+                    .root(self.c, &os, &ns, Direction::Request, &op.label);
+            } else {
+                // Server frames are an open union: clients skip frame types they do not know.
+                self.schemas.root_open_union(self.c, &os, &ns, &op.label);
             }
         }
     }

@@ -199,6 +199,7 @@ rules! {
     // Schemas: composition.
     "request-variant-removed", Breaking, Request, Wire, "A request oneOf/anyOf no longer accepts one of its variants.";
     "response-variant-added", Breaking, Response, Wire, "A response oneOf/anyOf may produce a new variant.";
+    "channel-frame-added", Info, Response, Wire, "A channel's server frames (x-agora-frames.server, an open union) gained a frame type: clients ignore frame types they do not know.";
     "response-wrapped-in-one-of", Breaking, Response, Wire, "A response schema was wrapped in oneOf/anyOf.";
     "request-one-of-overlap", Breaking, Request, Wire, "A request oneOf gained a branch (or replaced a plain schema) that may match what another branch matches: a value matching two branches of a oneOf is rejected.";
     "request-wrapped-in-one-of", Breaking, Request, Client, "A request schema was wrapped in oneOf/anyOf: the generated type becomes an enum.";

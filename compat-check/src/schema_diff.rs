@@ -64,6 +64,9 @@ struct Node<'d> {
     children: Vec<usize>,
     /// Operations (interned labels) that compared this pair directly.
     roots: BTreeSet<u32>,
+    /// An open union: a channel's server frames, whose clients ignore frame types they do not
+    /// know, so a new variant breaks nobody.
+    open: bool,
 }
 
 /// Views built so far for one document: a component is viewed once, whatever the number of
@@ -169,6 +172,29 @@ impl<'d> SchemaDiff<'d> {
         if let Some(id) = self.edge(c, &o, &n, dir) {
             let user = c.user_id(user);
             self.nodes[id].roots.insert(user);
+        }
+        self.drain(c);
+    }
+
+    /// Like [`SchemaDiff::root`] for a channel's server frames (`x-agora-frames.server`): an open
+    /// union, so a new frame type at its top is `channel-frame-added` (info) rather than
+    /// `response-variant-added`. Only the union itself is open; what a frame holds is graded as
+    /// any response.
+    pub(crate) fn root_open_union(
+        &mut self,
+        c: &mut Collector,
+        old_ptr: &str,
+        new_ptr: &str,
+        user: &str,
+    ) {
+        let (Some(o), Some(n)) = (At::lookup(self.old, old_ptr), At::lookup(self.new, new_ptr))
+        else {
+            return;
+        };
+        if let Some(id) = self.edge(c, &o, &n, Direction::Response) {
+            let user = c.user_id(user);
+            self.nodes[id].roots.insert(user);
+            self.nodes[id].open = true;
         }
         self.drain(c);
     }
@@ -310,6 +336,7 @@ impl<'d> SchemaDiff<'d> {
                     findings: Vec::new(),
                     children: Vec::new(),
                     roots: BTreeSet::new(),
+                    open: false,
                 });
                 self.queue.push(id);
                 id
@@ -358,11 +385,13 @@ impl<'d> SchemaDiff<'d> {
             let dir = n.dir;
             let ov = self.old_views.get(&n.old);
             let nv = self.new_views.get(&n.new);
+            let open = n.open;
             let mut ctx = PairCtx {
                 c,
                 old: &ov,
                 new: &nv,
                 dir,
+                open,
                 findings: Vec::new(),
                 children: Vec::new(),
                 new_doc: self.new,
@@ -395,6 +424,8 @@ struct PairCtx<'x, 'a> {
     old: &'x SchemaView<'a>,
     new: &'x SchemaView<'a>,
     dir: Direction,
+    /// See [`Node::open`].
+    open: bool,
     findings: Vec<usize>,
     children: Vec<(At<'a>, At<'a>)>,
     old_doc: &'a Document,
@@ -1048,6 +1079,15 @@ impl PairCtx<'_, '_> {
             for (j, taken) in new_taken.iter().enumerate() {
                 if !taken {
                     let label = new_keys[j].label(&new_list[j].ptr);
+                    if self.open {
+                        self.add(
+                            "channel-frame-added",
+                            Some(self.old.ptr.clone()),
+                            Some(new_list[j].ptr.clone()),
+                            || format!("`{what}` has a new frame type: the {label} shape"),
+                        );
+                        continue;
+                    }
                     self.add(
                         "response-variant-added",
                         Some(self.old.ptr.clone()),
