@@ -18,6 +18,7 @@ fn main() -> ExitCode {
 fn generate(contract: &PathBuf) -> Result<(), String> {
     let text = std::fs::read_to_string(contract).map_err(|e| e.to_string())?;
     let mut spec: openapiv3::OpenAPI = serde_yaml::from_str(&text).map_err(|e| e.to_string())?;
+    let frame_types = server_frame_types(&spec)?;
     without_channels(&mut spec);
     let mut settings = progenitor::GenerationSettings::default();
     settings
@@ -31,9 +32,35 @@ fn generate(contract: &PathBuf) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let file: syn::File = syn::parse2(tokens).map_err(|e| e.to_string())?;
     let code = prettyplease::unparse(&file);
-    let out = PathBuf::from(std::env::var_os("OUT_DIR").ok_or("OUT_DIR is not set")?)
-        .join("agora_client.rs");
-    std::fs::write(&out, code).map_err(|e| format!("cannot write {}: {e}", out.display()))
+    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").ok_or("OUT_DIR is not set")?);
+    let out = out_dir.join("agora_client.rs");
+    std::fs::write(&out, code).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    let known = out_dir.join("server_frame_types.rs");
+    let list = format!(
+        "/// The `type`s of the contract's `ServerFrame` (its discriminator mapping).\n\
+         pub(crate) const KNOWN_FRAME_TYPES: &[&str] = &{frame_types:?};\n"
+    );
+    std::fs::write(&known, list).map_err(|e| format!("cannot write {}: {e}", known.display()))
+}
+
+/// The discriminator values of `ServerFrame`, so the client tells a frame type newer than
+/// itself (ignored, as the contract says) from a known frame that does not decode (an error).
+fn server_frame_types(spec: &openapiv3::OpenAPI) -> Result<Vec<String>, String> {
+    let schema = spec
+        .components
+        .as_ref()
+        .and_then(|c| c.schemas.get("ServerFrame"))
+        .ok_or("the contract has no ServerFrame schema")?;
+    let openapiv3::ReferenceOr::Item(schema) = schema else {
+        return Err("ServerFrame is a reference".into());
+    };
+    let mapping = &schema
+        .schema_data
+        .discriminator
+        .as_ref()
+        .ok_or("ServerFrame has no discriminator")?
+        .mapping;
+    Ok(mapping.keys().cloned().collect())
 }
 
 fn quote_inner() -> proc_macro2::TokenStream {

@@ -21,6 +21,18 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::types::{ClientFrame, ServerFrame};
 
+include!(concat!(env!("OUT_DIR"), "/server_frame_types.rs"));
+
+/// A frame's `type`, when it is a JSON object with a string `type`.
+fn frame_type(text: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Typed {
+        #[serde(rename = "type")]
+        kind: String,
+    }
+    serde_json::from_str::<Typed>(text).ok().map(|t| t.kind)
+}
+
 /// Why the socket failed.
 #[derive(Debug)]
 pub enum RealtimeError {
@@ -52,6 +64,14 @@ impl std::error::Error for RealtimeError {}
 pub enum Event {
     /// A frame.
     Frame(ServerFrame),
+    /// A frame of a type newer than this client (the contract lets servers add frame types
+    /// in a minor version; skip it).
+    Unknown {
+        /// Its `type`.
+        frame_type: String,
+        /// The frame as sent.
+        text: String,
+    },
     /// The server closed, with its close code and reason.
     Closed {
         /// The close code (`x-agora-close-codes`); `None` without a close frame.
@@ -131,9 +151,20 @@ impl Realtime {
                 }
                 Some(Err(e)) => return Err(RealtimeError::Socket(e)),
                 Some(Ok(Message::Text(text))) => {
-                    let frame =
-                        serde_json::from_str(text.as_str()).map_err(RealtimeError::Decode)?;
-                    return Ok(Event::Frame(frame));
+                    return match serde_json::from_str(text.as_str()) {
+                        Ok(frame) => Ok(Event::Frame(frame)),
+                        // The contract lets servers add frame types in a minor version; a
+                        // frame of a known type that does not decode is a real error.
+                        Err(e) => match frame_type(text.as_str()) {
+                            Some(kind) if !KNOWN_FRAME_TYPES.contains(&kind.as_str()) => {
+                                Ok(Event::Unknown {
+                                    frame_type: kind,
+                                    text: text.as_str().to_owned(),
+                                })
+                            }
+                            _ => Err(RealtimeError::Decode(e)),
+                        },
+                    };
                 }
                 Some(Ok(Message::Close(frame))) => {
                     return Ok(Event::Closed {

@@ -372,6 +372,13 @@ pub(crate) fn api(ops: &[Prepared], options: &crate::Options) -> TokenStream {
                     }
                 });
             }
+            // A secured channel may also authenticate with its first frame (browsers cannot
+            // set headers), so admission reads from the socket.
+            let authenticate = if op.secured {
+                quote! { let ctx = call.admit_channel(&rqctx, &mut socket).await?; }
+            } else {
+                authenticate
+            };
             svc_args.push(quote!(socket: #socket_ty));
             service_methods.push(quote! {
                 #service_docs
@@ -391,7 +398,8 @@ pub(crate) fn api(ops: &[Prepared], options: &crate::Options) -> TokenStream {
                     #[allow(unused_mut)]
                     let mut call = ::agora_api::rt::Call::start(&rqctx, &#op_static);
                     let span = call.span();
-                    let socket = ::agora_api::rt::accept_websocket(upgraded).await;
+                    #[allow(unused_mut)]
+                    let mut socket = ::agora_api::rt::accept_websocket(upgraded).await;
                     let result = async {
                         #authenticate
                         #(#unwraps)*

@@ -73,6 +73,8 @@ pub struct Config {
     pub analytics: crate::analytics::AnalyticsConfig,
     /// The home feed: fan-out limits, inactivity, rebuilds.
     pub feed: crate::feed::FeedConfig,
+    /// The real-time gateway: heartbeats, queues, per-user connection limits.
+    pub realtime: crate::realtime::RealtimeConfig,
 }
 
 /// Schema migrations at start-up.
@@ -213,6 +215,7 @@ impl Default for Config {
             push: crate::push::PushConfig::default(),
             analytics: crate::analytics::AnalyticsConfig::default(),
             feed: crate::feed::FeedConfig::default(),
+            realtime: crate::realtime::RealtimeConfig::default(),
         }
     }
 }
@@ -564,6 +567,14 @@ settings! {
     "feed.backfill_posts" => u32;
     "feed.rebuild_posts" => u32;
     "feed.read_record_interval_secs" => u64;
+    "realtime.heartbeat_secs" => u64;
+    "realtime.queue_frames" => usize;
+    "realtime.queue_bytes" => usize;
+    "realtime.invalid_frames" => u32;
+    "realtime.replay_per_conversation" => u32;
+    "realtime.max_connections_per_user" => usize;
+    "realtime.inbound_frames_per_sec" => u32;
+    "realtime.inbound_burst" => u32;
     "redis.url" => Option<String>;
     "redis.key_prefix" => String;
     "redis.pool_size" => u32;
@@ -629,6 +640,11 @@ fn section_problems(figment: &Figment) -> Vec<String> {
         crate::email::EmailConfig::problems,
     ));
     p.extend(section(figment, "feed", crate::feed::FeedConfig::problems));
+    p.extend(section(
+        figment,
+        "realtime",
+        crate::realtime::RealtimeConfig::problems,
+    ));
     p.into_iter()
         .map(|line| with_source(figment, line))
         .collect()

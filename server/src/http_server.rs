@@ -44,6 +44,7 @@ pub struct RunningServer {
     drain: Duration,
     workers: Option<agora_jobs::RunningWorkers>,
     analytics: crate::analytics::Flusher,
+    gateway: crate::realtime::Gateway,
 }
 
 impl RunningServer {
@@ -52,11 +53,19 @@ impl RunningServer {
         self.server.local_addr()
     }
 
+    /// The real-time gateway of this instance (its live figures).
+    pub fn gateway(&self) -> &crate::realtime::Gateway {
+        &self.gateway
+    }
+
     /// Stops taking traffic: `/readyz` turns 503, then after the drain period the listener closes
     /// and in-flight requests finish.
     pub async fn shutdown(self) -> Result<(), String> {
         self.lifecycle.set_stopping();
         tracing::info!(drain_secs = self.drain.as_secs(), "shutting down");
+        // Sockets go over most of the window (not all: each needs a moment to say goodbye
+        // before the listener closes).
+        self.gateway.drain(self.drain.mul_f64(0.8));
         tokio::time::sleep(self.drain).await;
         let closed = self.server.close().await;
         // Buffered analytics become a job before the workers stop (it waits for the next ones).
@@ -145,19 +154,23 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
     crate::identity::profiles::Profiles::follow_invalidations(kv.clone());
     let pages = crate::feed::FeedPages::new(kv.cache().clone());
     let chat = crate::chat::Chat::new(db.clone(), kv.clone());
+    let gateway = crate::realtime::Gateway::new(
+        crate::realtime::GatewayParts {
+            chat: chat.clone(),
+            db: db.clone(),
+            kv: kv.clone(),
+            rate_limits: limits.clone(),
+            features: features.clone(),
+            authenticator: authenticator.clone(),
+        },
+        config.realtime,
+    );
     let service = Agora {
         social: crate::social::Social::new(db.clone(), pages.clone()),
         posts: crate::posts::Posts::new(db.clone(), identity.clone(), pages.clone()),
         feed: crate::feed::Feed::new(db.clone(), config.feed.clone(), pages),
         chat: chat.clone(),
-        realtime: crate::realtime::Gateway::new(
-            chat,
-            db.clone(),
-            kv.clone(),
-            limits.clone(),
-            features.clone(),
-            crate::realtime::Limits::default(),
-        ),
+        realtime: gateway.clone(),
         db,
         identity,
         kv,
@@ -237,5 +250,6 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
         drain: Duration::from_secs(config.http.shutdown_drain_secs),
         workers,
         analytics: flusher,
+        gateway,
     })
 }

@@ -757,6 +757,14 @@ impl agora_api::AgoraService for Agora {
         self.chat.mark_read(ctx, path.conversation_id, body).await
     }
 
+    async fn get_presence(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        body: types::PresenceQuery,
+    ) -> Result<types::PresenceList, ServiceError> {
+        self.realtime.presence(ctx, body).await
+    }
+
     async fn connect_realtime(
         &self,
         ctx: &RequestCtx<Principal>,

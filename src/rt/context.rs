@@ -20,6 +20,9 @@ pub struct Principal {
     /// Roles granted to the user when the token was issued, e.g. `user`, `admin` (may lag a
     /// grant or a demotion by up to one token lifetime).
     pub roles: Vec<String>,
+    /// When the token stops authenticating (`exp`); `None` for credentials that do not expire.
+    /// A request is over long before; a long-lived channel closes at this time.
+    pub expires_at: Option<std::time::SystemTime>,
 }
 
 impl Principal {

@@ -169,6 +169,46 @@ impl<C: ValidateJson> FrameStream<C> {
     }
 }
 
+/// Reads the first frame of a socket opened without credentials, which must be
+/// `{"type":"auth","token":…}` and arrive within `patience`; returns its token, or why the
+/// socket is refused. Pings are answered meanwhile (tungstenite does so while reading).
+pub(crate) async fn auth_frame(
+    socket: &mut WebSocket,
+    patience: std::time::Duration,
+) -> Result<String, String> {
+    #[derive(serde::Deserialize)]
+    struct Auth {
+        #[serde(rename = "type")]
+        kind: String,
+        token: String,
+    }
+    let first = tokio::time::timeout(patience, async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Text(text))) => return Some(text),
+                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .map_err(|_| {
+        format!(
+            "a bearer token is required: send an `auth` frame first, within {} s",
+            patience.as_secs()
+        )
+    })?
+    .ok_or_else(|| "the socket closed before its `auth` frame".to_owned())?;
+    match serde_json::from_str::<Auth>(first.as_str()) {
+        Ok(auth) if auth.kind == "auth" && !auth.token.is_empty() => Ok(auth.token),
+        _ => Err(
+            "the first frame of a socket without an Authorization header must be \
+                  `{\"type\":\"auth\",\"token\":…}`"
+                .to_owned(),
+        ),
+    }
+}
+
 /// Parses and validates one client frame.
 pub fn parse<C: ValidateJson>(text: &str) -> Inbound<C> {
     let value: Value = match serde_json::from_str(text) {

@@ -17,6 +17,9 @@ use super::policy::{FeatureState, Subject};
 use super::respond::{Preflight, Reply};
 use super::trace::TraceContext;
 
+/// How long a channel opened without an `Authorization` header waits for its `auth` frame.
+pub const AUTH_FRAME_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Static facts about an operation, emitted by the generator.
 #[derive(Debug)]
 pub struct Operation {
@@ -161,8 +164,38 @@ impl Call {
         rqctx: &RequestContext<ApiContext<S>>,
     ) -> Result<RequestCtx<Principal>, ApiFailure> {
         self.admit()?;
-        let api = rqctx.context();
         let token = bearer_token(rqctx.request.headers()).map_err(|e| self.fail(e))?;
+        self.admit_token(rqctx.context(), token).await
+    }
+
+    /// Admits a secured channel: like [`Call::admit_authenticated`], except that a socket opened
+    /// without an `Authorization` header (browsers cannot set one) authenticates with its first
+    /// frame, `{"type":"auth","token":…}`, sent within [`AUTH_FRAME_PATIENCE`].
+    pub async fn admit_channel<S: Send + Sync + 'static>(
+        &mut self,
+        rqctx: &RequestContext<ApiContext<S>>,
+        socket: &mut WebSocket,
+    ) -> Result<RequestCtx<Principal>, ApiFailure> {
+        self.admit()?;
+        if rqctx
+            .request
+            .headers()
+            .contains_key(http::header::AUTHORIZATION)
+        {
+            return self.admit_authenticated(rqctx).await;
+        }
+        let token = super::frames::auth_frame(socket, AUTH_FRAME_PATIENCE)
+            .await
+            .map_err(|message| self.fail(ServiceError::Unauthenticated { message }))?;
+        self.admit_token(rqctx.context(), &token).await
+    }
+
+    /// Authenticates `token`, then checks the role, the rate limit and the feature gate.
+    async fn admit_token<S: Send + Sync + 'static>(
+        &mut self,
+        api: &ApiContext<S>,
+        token: &str,
+    ) -> Result<RequestCtx<Principal>, ApiFailure> {
         let principal = api
             .authenticator
             .authenticate(token)

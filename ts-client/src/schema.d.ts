@@ -1352,6 +1352,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/presence/query": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Which of some friends are online
+         * @description Whether each of the asked users has a real-time socket open on any instance (a socket's
+         *     lease outlives a crashed instance by at most three heartbeat intervals). Only friends'
+         *     presence is told: asked users who are not the caller's friends are left out of the
+         *     answer, as are unknown ids. A read, so it is answered from the lease store alone; while
+         *     Redis is unreachable it tells only the sockets of the answering instance.
+         */
+        post: operations["get_presence"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/realtime": {
         parameters: {
             query?: never;
@@ -1361,12 +1385,18 @@ export interface paths {
         };
         /**
          * The real-time channel (WebSocket)
-         * @description One socket per device, authenticated at the upgrade with `Authorization: Bearer`. The
+         * @description One socket per device. Native clients authenticate at the upgrade with
+         *     `Authorization: Bearer`; browsers, which cannot set headers, upgrade without it and send
+         *     an `auth` frame first, within 5 seconds (otherwise, or with a bad token, the socket
+         *     closes with 1008). Before the access token expires the client sends `reauth` with a
+         *     fresh one (answered `reauthed`); a socket whose token expires closes with 4003. A user
+         *     holds at most a configured number of sockets across all instances (4000 beyond). The
          *     server sends `ServerFrame`s and accepts `ClientFrame`s (text frames of JSON, at most 64
          *     KiB each), both described in the components below; a client ignores frame types it does
          *     not know (new ones may be added in a minor version). The server first sends `ready`,
          *     then every event that concerns the caller: messages of their conversations (also those
-         *     they sent, from any device), deletions, read receipts, typing and notifications.
+         *     they sent, from any device), deletions, read receipts, typing, notifications, and
+         *     friends going online or offline (`presence`).
          *     After a reconnect, to any instance, the client sends `resume` with the last sequence
          *     it holds per conversation: the server replays what it missed, answers `resumed`, and
          *     live delivery continues with no gap and no duplicate. The server pings every
@@ -2135,7 +2165,33 @@ export interface components {
             unread_count: number;
         };
         /** @description A frame the client sends on the real-time channel. */
-        ClientFrame: components["schemas"]["PingFrame"] | components["schemas"]["ResumeFrame"] | components["schemas"]["SendMessageFrame"] | components["schemas"]["TypingFrame"] | components["schemas"]["MarkReadFrame"];
+        ClientFrame: components["schemas"]["PingFrame"] | components["schemas"]["ResumeFrame"] | components["schemas"]["SendMessageFrame"] | components["schemas"]["TypingFrame"] | components["schemas"]["MarkReadFrame"] | components["schemas"]["AuthFrame"] | components["schemas"]["ReauthFrame"];
+        /** @description An access token, as returned by `create_session` or `refresh_session`. */
+        AccessToken: string;
+        /**
+         * @description The first frame of a socket opened without an `Authorization` header (browsers): the
+         *     access token. Refused once the socket is authenticated.
+         */
+        AuthFrame: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "auth";
+            token: components["schemas"]["AccessToken"];
+        };
+        /**
+         * @description Replaces the socket's access token before it expires (a fresh one of the same user);
+         *     answered with `reauthed`, or an `error` frame (the socket keeps its old token).
+         */
+        ReauthFrame: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "reauth";
+            token: components["schemas"]["AccessToken"];
+        };
         /** @description Asks for a `pong` (browsers cannot send WebSocket pings). */
         PingFrame: {
             /**
@@ -2199,7 +2255,7 @@ export interface components {
             sequence: number;
         };
         /** @description A frame the server sends on the real-time channel. */
-        ServerFrame: components["schemas"]["ReadyFrame"] | components["schemas"]["PongFrame"] | components["schemas"]["MessageFrame"] | components["schemas"]["MessageDeletedFrame"] | components["schemas"]["ReadReceiptFrame"] | components["schemas"]["TypingEventFrame"] | components["schemas"]["NotificationFrame"] | components["schemas"]["ResumedFrame"] | components["schemas"]["ErrorFrame"];
+        ServerFrame: components["schemas"]["ReadyFrame"] | components["schemas"]["PongFrame"] | components["schemas"]["MessageFrame"] | components["schemas"]["MessageDeletedFrame"] | components["schemas"]["ReadReceiptFrame"] | components["schemas"]["TypingEventFrame"] | components["schemas"]["NotificationFrame"] | components["schemas"]["ResumedFrame"] | components["schemas"]["ErrorFrame"] | components["schemas"]["PresenceFrame"] | components["schemas"]["ReauthedFrame"];
         /** @description The first frame of every connection. */
         ReadyFrame: {
             /**
@@ -2219,6 +2275,11 @@ export interface components {
              * @description How often the server pings.
              */
             heartbeat_interval_secs: number;
+            /**
+             * Format: date-time
+             * @description When the socket's access token expires (send `reauth` before).
+             */
+            token_expires_at?: string;
         };
         /** @description The answer to `ping`. */
         PongFrame: {
@@ -2306,6 +2367,45 @@ export interface components {
              * @description Messages replayed.
              */
             replayed: number;
+        };
+        /**
+         * @description A friend's first socket opened (`online: true`) or their last one closed. A friend
+         *     whose instance crashed goes offline without this frame, once their sockets' leases
+         *     expire; `get_presence` is authoritative.
+         */
+        PresenceFrame: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "presence";
+            /** Format: uuid */
+            user_id: string;
+            online: boolean;
+        };
+        /** @description The `reauth` frame's token now authenticates the socket. */
+        ReauthedFrame: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "reauthed";
+            /** Format: date-time */
+            token_expires_at: string;
+        };
+        /** @description The users whose presence the caller asks for. */
+        PresenceQuery: {
+            user_ids: string[];
+        };
+        /** @description Whether a user has a socket open on any instance. */
+        UserPresence: {
+            /** Format: uuid */
+            user_id: string;
+            online: boolean;
+        };
+        /** @description The presence of the asked users who are the caller's friends, in the order asked. */
+        PresenceList: {
+            users: components["schemas"]["UserPresence"][];
         };
         /** @description A client frame was refused; the connection stays open. */
         ErrorFrame: {
@@ -4158,6 +4258,32 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ReadState"];
+                };
+            };
+            "4XX": components["responses"]["ApiError"];
+            "5XX": components["responses"]["ApiError"];
+        };
+    };
+    get_presence: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PresenceQuery"];
+            };
+        };
+        responses: {
+            /** @description The presence of the asked friends. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PresenceList"];
                 };
             };
             "4XX": components["responses"]["ApiError"];

@@ -107,22 +107,7 @@ impl Chat {
     /// Publishes `frame` to the live connections of `users` (serialized once). Best effort: a
     /// client that misses it catches up with `resume` or `list_messages`.
     async fn publish(&self, users: &[Uuid], frame: &types::ServerFrame) {
-        let payload = match serde_json::to_vec(frame) {
-            Ok(p) => bytes::Bytes::from(p),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot encode a chat event");
-                return;
-            }
-        };
-        for &user in users {
-            self.kv
-                .broker()
-                .publish(
-                    &crate::notifications::events::user_channel(user),
-                    payload.clone(),
-                )
-                .await;
-        }
+        crate::notifications::events::publish_frame(&self.kv, users, frame).await;
     }
 
     async fn publish_to_members(&self, conversation: Uuid, me: Uuid, frame: &types::ServerFrame) {

@@ -705,6 +705,7 @@ impl Authenticator for Identity {
                     user_id: verified.user_id,
                     session_id: verified.session_id,
                     roles: vec![verified.role],
+                    expires_at: Some(verified.expires_at),
                 });
             }
             match self
@@ -716,6 +717,7 @@ impl Authenticator for Identity {
                     user_id: session.user_id,
                     session_id: verified.session_id,
                     roles: vec![session.role.as_str().to_owned()],
+                    expires_at: Some(verified.expires_at),
                 }),
                 Err(DbError::NotFound) => {
                     tracing::debug!(session.id = %verified.session_id, "access token of a revoked session");

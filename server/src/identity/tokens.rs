@@ -60,6 +60,8 @@ pub struct Verified {
     pub role: String,
     /// The session.
     pub session_id: Uuid,
+    /// When the token expires (its `exp`).
+    pub expires_at: std::time::SystemTime,
 }
 
 fn default_role() -> String {
@@ -211,6 +213,7 @@ impl KeyRing {
             user_id,
             session_id,
             role: data.claims.role,
+            expires_at: std::time::UNIX_EPOCH + std::time::Duration::from_secs(data.claims.exp),
         })
     }
 }

@@ -10,6 +10,26 @@ pub fn user_channel(user: uuid::Uuid) -> String {
     format!("user:{user}")
 }
 
+/// Publishes one server frame on each of `users`' channels (encoded once).
+pub(crate) async fn publish_frame(
+    kv: &agora_kv::Kv,
+    users: &[uuid::Uuid],
+    frame: &types::ServerFrame,
+) {
+    let payload = match serde_json::to_vec(frame) {
+        Ok(p) => bytes::Bytes::from(p),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot encode a real-time event");
+            return;
+        }
+    };
+    for &user in users {
+        kv.broker()
+            .publish(&user_channel(user), payload.clone())
+            .await;
+    }
+}
+
 /// Whether the notification is new or an existing one that someone joined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

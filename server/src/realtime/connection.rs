@@ -1,9 +1,11 @@
 //! One connection's life: the reader loop (client frames, broker events, the heartbeat
-//! deadline) and the writer task (the bounded outbound queue and the pings).
+//! deadline, the token's expiry, the drain) and the writer task (the bounded outbound queue
+//! and the pings).
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
 
 use agora_api::rt::frames::Inbound;
 use agora_api::rt::{
@@ -13,21 +15,9 @@ use agora_api::types;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::{Gateway, close};
+use super::presence::Leases;
+use super::{Gateway, RealtimeConfig, close};
 use crate::notifications::events::user_channel;
-
-/// The gateway's limits per connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// The server pings this often; two intervals without a word from the client close it.
-    pub heartbeat: Duration,
-    /// Frames the outbound queue holds before the client counts as a slow consumer.
-    pub queue_frames: usize,
-    /// Invalid frames in a row that close the connection (1007).
-    pub invalid_frames: u32,
-    /// Messages `resume` replays per conversation.
-    pub replay_per_conversation: u32,
-}
 
 /// How long a replay waits for room in the outbound queue before the client counts as slow.
 const REPLAY_PATIENCE: Duration = Duration::from_secs(5);
@@ -35,18 +25,53 @@ const REPLAY_PATIENCE: Duration = Duration::from_secs(5);
 const CLOSE_PATIENCE: Duration = Duration::from_secs(2);
 
 /// Counts a connection while it lives, whichever way it ends (a panic included).
-struct Live;
+struct Live(Arc<super::Counts>);
 
 impl Live {
-    fn start() -> Self {
+    fn start(counts: Arc<super::Counts>) -> Self {
+        counts.connections.fetch_add(1, Ordering::Relaxed);
         metrics::gauge!("realtime_connections").increment(1.0);
-        Live
+        metrics::counter!("realtime_connects_total").increment(1);
+        Live(counts)
     }
 }
 
 impl Drop for Live {
     fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::Relaxed);
         metrics::gauge!("realtime_connections").decrement(1.0);
+    }
+}
+
+/// A socket's lease, given back on every path: explicitly when the connection ends, or from
+/// `Drop` (a panic in a handler) on a spawned task.
+struct Lease {
+    leases: Leases,
+    user: Uuid,
+    connection: Uuid,
+    held: bool,
+}
+
+impl Lease {
+    async fn release(mut self) {
+        self.held = false;
+        give_back(self.leases.clone(), self.user, self.connection).await;
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if self.held
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(give_back(self.leases.clone(), self.user, self.connection));
+        }
+    }
+}
+
+async fn give_back(leases: Leases, user: Uuid, connection: Uuid) {
+    if leases.release(user, connection).await {
+        leases.announce(user, false).await;
     }
 }
 
@@ -66,17 +91,77 @@ impl Ending {
         code: close::SLOW_CONSUMER,
         reason: "the client reads too slowly; reconnect and resume",
     };
+    const INTERNAL: Ending = Ending {
+        code: close::INTERNAL,
+        reason: "internal error",
+    };
+    const BROKER_STOPPED: Ending = Ending {
+        code: close::INTERNAL,
+        reason: "the event broker stopped",
+    };
+    const RESTART: Ending = Ending {
+        code: close::SERVICE_RESTART,
+        reason: "the instance is restarting; reconnect and resume",
+    };
+}
+
+/// The outbound queue: bounded in frames (the channel) and in bytes (the counter the writer
+/// gives back to).
+struct Outbound {
+    queue: mpsc::Sender<Arc<str>>,
+    bytes: Arc<AtomicUsize>,
+    max_frames: usize,
+    max_bytes: usize,
+}
+
+/// A token bucket of client frames (one connection's; not shared, so no lock).
+struct Budget {
+    tokens: f64,
+    at: Instant,
+    rate: f64,
+    burst: f64,
+}
+
+impl Budget {
+    fn new(limits: &RealtimeConfig) -> Self {
+        let burst = f64::from(limits.inbound_burst);
+        Budget {
+            tokens: burst,
+            at: Instant::now(),
+            rate: f64::from(limits.inbound_frames_per_sec),
+            burst,
+        }
+    }
+
+    /// Spends one frame; the seconds until one is available when none is.
+    fn spend(&mut self) -> Result<(), u64> {
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - self.tokens) / self.rate).ceil().max(1.0) as u64)
+        }
+    }
 }
 
 /// The state the reader loop keeps.
 struct Connection<'a> {
     gateway: &'a Gateway,
     ctx: &'a RequestCtx<Principal>,
-    queue: mpsc::Sender<Arc<str>>,
+    out: Outbound,
     /// The highest message sequence sent per conversation (a live copy of a replayed message is
     /// dropped).
     delivered: HashMap<Uuid, i64>,
     invalid_in_a_row: u32,
+    budget: Budget,
+    /// The session whose revocation closes the socket (a `reauth` may move it).
+    session: String,
+    /// When the socket's token expires.
+    expires: Option<tokio::time::Instant>,
 }
 
 pub(super) async fn run(
@@ -84,75 +169,37 @@ pub(super) async fn run(
     ctx: &RequestCtx<Principal>,
     socket: FrameSocket<types::ClientFrame, types::ServerFrame>,
 ) {
-    let _live = Live::start();
-    let me = ctx.principal.user_id;
+    let _live = Live::start(gateway.counts.clone());
     let limits = gateway.limits;
     let connection_id = Uuid::now_v7();
-    let (sink, mut stream) = socket.split();
+    let (sink, stream) = socket.split();
     let (queue, outbound) = mpsc::channel(limits.queue_frames.max(1));
+    let bytes = Arc::new(AtomicUsize::new(0));
     let (end_tx, end_rx) = oneshot::channel();
-    let mut writer = tokio::spawn(write(sink, outbound, end_rx, limits.heartbeat));
-    // Subscribed before `ready`: every event published after the client sees `ready` arrives.
-    let mut events = gateway.kv.broker().subscribe(&user_channel(me)).await;
-    // A revoked session's sockets close on every instance: revocations are broadcast.
-    let mut revocations = gateway
-        .kv
-        .broker()
-        .subscribe(crate::identity::revocations::CHANNEL)
-        .await;
-    let session = ctx.principal.session_id.to_string();
-    let mut conn = Connection {
+    let mut writer = tokio::spawn(write(
+        sink,
+        outbound,
+        bytes.clone(),
+        end_rx,
+        limits.heartbeat(),
+    ));
+    let conn = Connection {
         gateway,
         ctx,
-        queue,
+        out: Outbound {
+            queue,
+            bytes,
+            max_frames: limits.queue_frames.max(1),
+            max_bytes: limits.queue_bytes,
+        },
         delivered: HashMap::new(),
         invalid_in_a_row: 0,
+        budget: Budget::new(&limits),
+        session: ctx.principal.session_id.to_string(),
+        expires: ctx.principal.expires_at.map(deadline_of),
     };
     tracing::info!(%connection_id, "realtime connection opened");
-    let ready = types::ServerFrame::ReadyFrame(types::ReadyFrame {
-        type_: types::ReadyFrameType::Ready,
-        user_id: me,
-        connection_id,
-        heartbeat_interval_secs: std::num::NonZeroU64::new(limits.heartbeat.as_secs().max(1))
-            .unwrap_or(std::num::NonZeroU64::MIN),
-    });
-    let mut last_alive = Instant::now();
-    let mut deadline = tokio::time::interval(limits.heartbeat);
-    let ending = match conn.send(&ready) {
-        Err(ending) => ending,
-        Ok(()) => loop {
-            tokio::select! {
-                inbound = stream.next() => {
-                    last_alive = Instant::now();
-                    if let Err(ending) = conn.inbound(inbound).await {
-                        break ending;
-                    }
-                }
-                event = events.recv() => {
-                    let Some(payload) = event else {
-                        break Ending { code: close::INTERNAL, reason: "the event broker stopped" };
-                    };
-                    if let Err(ending) = conn.forward(payload) {
-                        break ending;
-                    }
-                }
-                revoked = revocations.recv() => {
-                    match revoked {
-                        Some(id) if id.as_ref() == session.as_bytes() => {
-                            break Ending { code: close::POLICY, reason: "the session was revoked" };
-                        }
-                        Some(_) => {}
-                        None => break Ending { code: close::INTERNAL, reason: "the event broker stopped" },
-                    }
-                }
-                _ = deadline.tick() => {
-                    if last_alive.elapsed() > limits.heartbeat * 2 {
-                        break Ending { code: close::HEARTBEAT_TIMEOUT, reason: "no answer to pings" };
-                    }
-                }
-            }
-        },
-    };
+    let ending = serve(conn, stream, connection_id).await;
     metrics::counter!("realtime_closes_total", "code" => ending.code.to_string()).increment(1);
     tracing::info!(%connection_id, close_code = ending.code, reason = ending.reason, "realtime connection closed");
     let _ = end_tx.send(ending);
@@ -164,11 +211,139 @@ pub(super) async fn run(
     }
 }
 
+/// The instant a wall-clock time falls at (now, when it is past).
+fn deadline_of(at: SystemTime) -> tokio::time::Instant {
+    let left = at
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO);
+    tokio::time::Instant::now() + left
+}
+
+/// Resolves at `deadline`, or never.
+async fn until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Admits the socket (drain, lease), says `ready`, then runs the reader loop; how it ended.
+async fn serve(
+    mut conn: Connection<'_>,
+    mut stream: agora_api::rt::FrameStream<types::ClientFrame>,
+    connection_id: Uuid,
+) -> Ending {
+    let gateway = conn.gateway;
+    let limits = gateway.limits;
+    let me = conn.me();
+    let mut drain = gateway.drain.subscribe();
+    if drain.borrow_and_update().is_some() {
+        return Ending::RESTART;
+    }
+    let Some(count) = gateway.leases.acquire(me, connection_id).await else {
+        return Ending {
+            code: close::TOO_MANY_CONNECTIONS,
+            reason: "the user holds the most connections allowed",
+        };
+    };
+    let lease = Lease {
+        leases: gateway.leases.clone(),
+        user: me,
+        connection: connection_id,
+        held: true,
+    };
+    if count == 1 {
+        let leases = gateway.leases.clone();
+        tokio::spawn(async move { leases.announce(me, true).await });
+    }
+    // Subscribed before `ready`: every event published after the client sees `ready` arrives.
+    let mut events = gateway.kv.broker().subscribe(&user_channel(me)).await;
+    // A revoked session's sockets close on every instance: revocations are broadcast.
+    let mut revocations = gateway
+        .kv
+        .broker()
+        .subscribe(crate::identity::revocations::CHANNEL)
+        .await;
+    let ready = types::ServerFrame::ReadyFrame(types::ReadyFrame {
+        type_: types::ReadyFrameType::Ready,
+        user_id: me,
+        connection_id,
+        heartbeat_interval_secs: std::num::NonZeroU64::new(limits.heartbeat_secs.max(1))
+            .unwrap_or(std::num::NonZeroU64::MIN),
+        token_expires_at: conn.ctx.principal.expires_at.map(chrono::DateTime::from),
+    });
+    let mut last_alive = Instant::now();
+    let mut deadline = tokio::time::interval(limits.heartbeat());
+    let mut restart_at: Option<tokio::time::Instant> = None;
+    let ending = match conn.send(&ready) {
+        Err(ending) => ending,
+        Ok(()) => loop {
+            tokio::select! {
+                inbound = stream.next() => {
+                    last_alive = Instant::now();
+                    if let Err(ending) = conn.inbound(inbound).await {
+                        break ending;
+                    }
+                }
+                event = events.recv() => {
+                    let Some(payload) = event else { break Ending::BROKER_STOPPED };
+                    if let Err(ending) = conn.forward(payload) {
+                        break ending;
+                    }
+                }
+                revoked = revocations.recv() => {
+                    match revoked {
+                        Some(id) if id.as_ref() == conn.session.as_bytes() => {
+                            break Ending { code: close::POLICY, reason: "the session was revoked" };
+                        }
+                        Some(_) => {}
+                        None => break Ending::BROKER_STOPPED,
+                    }
+                }
+                _ = deadline.tick() => {
+                    if last_alive.elapsed() > limits.heartbeat() * 2 {
+                        break Ending { code: close::HEARTBEAT_TIMEOUT, reason: "no answer to pings" };
+                    }
+                    gateway.leases.renew(me, connection_id).await;
+                }
+                () = until(conn.expires) => {
+                    break Ending { code: close::TOKEN_EXPIRED, reason: "the access token expired; reconnect with a fresh one" };
+                }
+                changed = drain.changed(), if restart_at.is_none() => {
+                    let window = match changed {
+                        Ok(()) => *drain.borrow_and_update(),
+                        // The gateway is gone: the instance is stopping.
+                        Err(_) => Some(Duration::ZERO),
+                    };
+                    if let Some(window) = window {
+                        restart_at = Some(tokio::time::Instant::now() + spread(connection_id, window));
+                    }
+                }
+                () = until(restart_at) => break Ending::RESTART,
+            }
+        },
+    };
+    lease.release().await;
+    ending
+}
+
+/// This connection's moment within a drain window: spread evenly over the connections by the
+/// random bits of its (v7) id, so reconnects trickle in.
+fn spread(connection: Uuid, window: Duration) -> Duration {
+    let millis = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+    if millis == 0 {
+        return Duration::ZERO;
+    }
+    // The low 64 bits of a v7 id are random.
+    Duration::from_millis((connection.as_u128() as u64) % millis)
+}
+
 /// The writer task: drains the queue, pings every `heartbeat`, and closes with the ending the
 /// reader sends (first, even while frames wait).
 async fn write(
     mut sink: FrameSink<types::ServerFrame>,
     mut outbound: mpsc::Receiver<Arc<str>>,
+    bytes: Arc<AtomicUsize>,
     mut end: oneshot::Receiver<Ending>,
     heartbeat: Duration,
 ) {
@@ -178,12 +353,13 @@ async fn write(
         tokio::select! {
             biased;
             ending = &mut end => {
-                let ending = ending.unwrap_or(Ending { code: close::INTERNAL, reason: "the connection ended" });
+                let ending = ending.unwrap_or(Ending::INTERNAL);
                 let _ = tokio::time::timeout(CLOSE_PATIENCE, sink.close(ending.code, ending.reason)).await;
                 return;
             }
             frame = outbound.recv() => {
                 let Some(text) = frame else { return };
+                bytes.fetch_sub(text.len(), Ordering::Relaxed);
                 if sink.send_text(&text).await.is_err() {
                     return;
                 }
@@ -203,15 +379,32 @@ impl Connection<'_> {
         self.ctx.principal.user_id
     }
 
-    /// Queues serialized frame text; a full queue is a slow consumer.
+    /// Queues serialized frame text; a full queue (frames or bytes) is a slow consumer.
     fn queue_text(&self, text: Arc<str>) -> Result<(), Ending> {
-        match self.queue.try_send(text) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                metrics::counter!("realtime_slow_consumer_closes_total").increment(1);
-                Err(Ending::SLOW_CONSUMER)
+        let out = &self.out;
+        let len = text.len();
+        let queued = out.bytes.fetch_add(len, Ordering::Relaxed) + len;
+        if queued > out.max_bytes {
+            out.bytes.fetch_sub(len, Ordering::Relaxed);
+            metrics::counter!("realtime_slow_consumer_closes_total").increment(1);
+            return Err(Ending::SLOW_CONSUMER);
+        }
+        match out.queue.try_send(text) {
+            Ok(()) => {
+                let depth = out.max_frames - out.queue.capacity();
+                metrics::histogram!("realtime_queue_depth").record(depth as f64);
+                Ok(())
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(Ending::CLIENT_CLOSED),
+            Err(e) => {
+                out.bytes.fetch_sub(len, Ordering::Relaxed);
+                match e {
+                    mpsc::error::TrySendError::Full(_) => {
+                        metrics::counter!("realtime_slow_consumer_closes_total").increment(1);
+                        Err(Ending::SLOW_CONSUMER)
+                    }
+                    mpsc::error::TrySendError::Closed(_) => Err(Ending::CLIENT_CLOSED),
+                }
+            }
         }
     }
 
@@ -220,10 +413,7 @@ impl Connection<'_> {
             Ok(text) => self.queue_text(text.into()),
             Err(e) => {
                 tracing::error!(error = %e, "a server frame does not serialize");
-                Err(Ending {
-                    code: close::INTERNAL,
-                    reason: "internal error",
-                })
+                Err(Ending::INTERNAL)
             }
         }
     }
@@ -277,6 +467,22 @@ impl Connection<'_> {
     }
 
     async fn inbound(&mut self, inbound: Inbound<types::ClientFrame>) -> Result<(), Ending> {
+        if matches!(
+            inbound,
+            Inbound::Frame(_) | Inbound::Invalid(_) | Inbound::Binary
+        ) && let Err(retry_after_secs) = self.budget.spend()
+        {
+            // Dropped unread: a client flooding frames gets one refusal per frame, and if it
+            // does not read those either, its queue fills and it is closed as a slow consumer.
+            return self.refuse(
+                ServiceError::RateLimited {
+                    message: "too many frames on this connection".into(),
+                    retry_after_secs,
+                    policy: None,
+                },
+                None,
+            );
+        }
         let frame = match inbound {
             Inbound::Frame(frame) => {
                 self.invalid_in_a_row = 0;
@@ -303,8 +509,12 @@ impl Connection<'_> {
             Inbound::Closed => return Err(Ending::CLIENT_CLOSED),
         };
         metrics::counter!("realtime_frames_in_total", "type" => frame_type(&frame)).increment(1);
-        if !matches!(frame, types::ClientFrame::PingFrame(_))
-            && let Err(e) = self.chat_enabled().await
+        if !matches!(
+            frame,
+            types::ClientFrame::PingFrame(_)
+                | types::ClientFrame::AuthFrame(_)
+                | types::ClientFrame::ReauthFrame(_)
+        ) && let Err(e) = self.chat_enabled().await
         {
             let id = match &frame {
                 types::ClientFrame::SendMessageFrame(f) => Some(f.client_message_id.clone()),
@@ -346,7 +556,45 @@ impl Connection<'_> {
                 }
             }
             types::ClientFrame::ResumeFrame(f) => self.resume(f.positions).await,
+            types::ClientFrame::AuthFrame(_) => self.refuse(
+                ServiceError::invalid(vec![agora_api::rt::Violation {
+                    location: agora_api::rt::Location::Body,
+                    pointer: "/type".into(),
+                    rule: "state",
+                    message:
+                        "the socket is already authenticated; send `reauth` to replace its token"
+                            .into(),
+                }]),
+                None,
+            ),
+            types::ClientFrame::ReauthFrame(f) => match self.reauth(&f.token).await {
+                Ok(frame) => self.send(&frame),
+                Err(e) => self.refuse(e, None),
+            },
         }
+    }
+
+    /// A `reauth` frame: a fresh token of the same user replaces the socket's (its session is
+    /// the one whose revocation closes the socket from now on, its expiry the new deadline).
+    async fn reauth(
+        &mut self,
+        token: &types::AccessToken,
+    ) -> Result<types::ServerFrame, ServiceError> {
+        let principal = self.gateway.authenticator.authenticate(token).await?;
+        if principal.user_id != self.me() {
+            return Err(ServiceError::Forbidden {
+                message: "the token belongs to another user".into(),
+            });
+        }
+        let expires_at = principal
+            .expires_at
+            .ok_or_else(|| ServiceError::internal("an access token without an expiry"))?;
+        self.session = principal.session_id.to_string();
+        self.expires = Some(deadline_of(expires_at));
+        Ok(types::ServerFrame::ReauthedFrame(types::ReauthedFrame {
+            type_: types::ReauthedFrameType::Reauthed,
+            token_expires_at: chrono::DateTime::from(expires_at),
+        }))
     }
 
     /// Chat frames answer `feature_disabled` while the `chat` flag is off, as the chat
@@ -484,16 +732,19 @@ impl Connection<'_> {
                             message,
                         },
                     ))
-                    .map_err(|_| Ending {
-                        code: close::INTERNAL,
-                        reason: "internal error",
-                    })?;
+                    .map_err(|_| Ending::INTERNAL)?;
                     // The replay may be long: wait for room (a while), unlike live events.
-                    match tokio::time::timeout(REPLAY_PATIENCE, self.queue.send(text.into())).await
-                    {
-                        Ok(Ok(())) => {}
-                        Ok(Err(_)) => return Err(Ending::CLIENT_CLOSED),
-                        Err(_) => return Err(Ending::SLOW_CONSUMER),
+                    let text: Arc<str> = text.into();
+                    let len = text.len();
+                    self.out.bytes.fetch_add(len, Ordering::Relaxed);
+                    let queued =
+                        tokio::time::timeout(REPLAY_PATIENCE, self.out.queue.send(text)).await;
+                    if !matches!(queued, Ok(Ok(()))) {
+                        self.out.bytes.fetch_sub(len, Ordering::Relaxed);
+                        return Err(match queued {
+                            Ok(_) => Ending::CLIENT_CLOSED,
+                            Err(_) => Ending::SLOW_CONSUMER,
+                        });
                     }
                     replayed += 1;
                     self.delivered.insert(conversation, after);
@@ -519,6 +770,8 @@ fn frame_type(frame: &types::ClientFrame) -> &'static str {
         types::ClientFrame::SendMessageFrame(_) => "send_message",
         types::ClientFrame::TypingFrame(_) => "typing",
         types::ClientFrame::MarkReadFrame(_) => "mark_read",
+        types::ClientFrame::AuthFrame(_) => "auth",
+        types::ClientFrame::ReauthFrame(_) => "reauth",
     }
 }
 

@@ -11,18 +11,42 @@
 //! reads too slowly fills its queue and is closed with 4001 (slow consumer), never blocking the
 //! publisher or other connections, and never growing memory. The writer also pings every
 //! heartbeat interval; a client silent for two intervals is closed with 4002.
+//!
+//! Each socket holds a lease in its user's connection set ([`presence`]): the cluster-wide
+//! per-user limit (4000), presence, and `get_presence` all read it. A socket closes with 4003
+//! when its access token expires, unless a `reauth` frame replaced the token first.
 
+mod config;
 mod connection;
+mod presence;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use agora_api::rt::{FrameSocket, Principal, RequestCtx, ServiceError};
+use agora_api::rt::{Authenticator, FrameSocket, Principal, RequestCtx, ServiceError};
 use agora_api::types;
+use tokio::sync::watch;
 
-pub use connection::Limits;
+pub use config::RealtimeConfig;
 
 /// The close codes of the channel, from the contract.
 pub use agora_api::connect_realtime_close_codes as close;
+
+/// This instance's live figures, exact (the metrics are process-wide).
+#[derive(Debug, Default)]
+pub(crate) struct Counts {
+    pub(crate) connections: std::sync::atomic::AtomicUsize,
+    pub(crate) leases: std::sync::atomic::AtomicUsize,
+}
+
+/// A snapshot of [`Gateway::stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GatewayStats {
+    /// Sockets being served.
+    pub connections: usize,
+    /// Leases held (a socket holds one from admission until its end).
+    pub leases: usize,
+}
 
 /// What the gateway needs; cheap to share.
 #[derive(Clone)]
@@ -30,11 +54,17 @@ pub struct Gateway {
     chat: crate::chat::Chat,
     db: agora_db::Db,
     kv: agora_kv::Kv,
-    rate_limits: std::sync::Arc<crate::rate_limits::RateLimits>,
+    rate_limits: Arc<crate::rate_limits::RateLimits>,
     /// The `chat` flag gates chat frames like the chat operations (`x-agora-feature: chat`);
     /// the channel itself stays open for notifications.
-    features: std::sync::Arc<dyn agora_api::rt::FeatureFlags>,
-    limits: Limits,
+    features: Arc<dyn agora_api::rt::FeatureFlags>,
+    /// Verifies `reauth` frames' tokens.
+    authenticator: Arc<dyn Authenticator>,
+    leases: presence::Leases,
+    counts: Arc<Counts>,
+    limits: RealtimeConfig,
+    /// `Some(window)` once the instance drains: sockets close with 1012 spread over the window.
+    drain: watch::Sender<Option<Duration>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -45,23 +75,44 @@ impl std::fmt::Debug for Gateway {
     }
 }
 
+/// What the gateway is built from.
+pub struct GatewayParts {
+    /// Chat (frames that send, type, mark read).
+    pub chat: crate::chat::Chat,
+    /// The database (replays, friends).
+    pub db: agora_db::Db,
+    /// The broker and the lease sets.
+    pub kv: agora_kv::Kv,
+    /// The `chat` class for `send_message` frames.
+    pub rate_limits: Arc<crate::rate_limits::RateLimits>,
+    /// The feature flags.
+    pub features: Arc<dyn agora_api::rt::FeatureFlags>,
+    /// The access-token verifier.
+    pub authenticator: Arc<dyn Authenticator>,
+}
+
 impl Gateway {
     /// The gateway of this instance.
-    pub fn new(
-        chat: crate::chat::Chat,
-        db: agora_db::Db,
-        kv: agora_kv::Kv,
-        rate_limits: std::sync::Arc<crate::rate_limits::RateLimits>,
-        features: std::sync::Arc<dyn agora_api::rt::FeatureFlags>,
-        limits: Limits,
-    ) -> Self {
+    pub fn new(parts: GatewayParts, limits: RealtimeConfig) -> Self {
+        let counts = Arc::new(Counts::default());
+        let leases = presence::Leases::new(
+            parts.db.clone(),
+            parts.kv.clone(),
+            limits.heartbeat(),
+            limits.max_connections_per_user,
+            counts.clone(),
+        );
         Gateway {
-            chat,
-            db,
-            kv,
-            rate_limits,
-            features,
+            chat: parts.chat,
+            db: parts.db,
+            kv: parts.kv,
+            rate_limits: parts.rate_limits,
+            features: parts.features,
+            authenticator: parts.authenticator,
+            leases,
+            counts,
             limits,
+            drain: watch::channel(None).0,
         }
     }
 
@@ -74,15 +125,50 @@ impl Gateway {
         connection::run(self, ctx, socket).await;
         Ok(())
     }
-}
 
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            heartbeat: Duration::from_secs(25),
-            queue_frames: 256,
-            invalid_frames: 5,
-            replay_per_conversation: 1_000,
+    /// Starts the drain: new sockets are closed at once, and open ones with 1012 at random
+    /// moments over `window`, so their clients reconnect to other instances in a trickle
+    /// rather than a stampede.
+    pub fn drain(&self, window: Duration) {
+        self.drain.send_replace(Some(window));
+    }
+
+    /// This instance's sockets and leases right now (every path that ends a socket gives both
+    /// back: the cleanup tests read this).
+    pub fn stats(&self) -> GatewayStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        GatewayStats {
+            connections: self.counts.connections.load(Relaxed),
+            leases: self.counts.leases.load(Relaxed),
         }
+    }
+
+    /// `get_presence`: whether each asked friend has a socket open (others are left out).
+    pub async fn presence(
+        &self,
+        ctx: &RequestCtx<Principal>,
+        query: types::PresenceQuery,
+    ) -> Result<types::PresenceList, ServiceError> {
+        let me = ctx.principal.user_id;
+        let friends: std::collections::HashSet<uuid::Uuid> = self
+            .db
+            .friend_ids(me, agora_db::ReadPolicy::ForUser(me))
+            .await
+            .map_err(|e| crate::db_errors::service_error(e, crate::db_errors::ResourceKind::User))?
+            .into_iter()
+            .collect();
+        let asked: Vec<uuid::Uuid> = query
+            .user_ids
+            .into_iter()
+            .filter(|u| friends.contains(u))
+            .collect();
+        let online = self.leases.online(&asked).await;
+        Ok(types::PresenceList {
+            users: asked
+                .into_iter()
+                .zip(online)
+                .map(|(user_id, online)| types::UserPresence { user_id, online })
+                .collect(),
+        })
     }
 }

@@ -186,6 +186,7 @@ async fn refused_channel(
     match event {
         Event::Closed { code, .. } => assert_eq!(code, Some(1008), "{at}"),
         Event::Frame(frame) => panic!("{at}: a refused socket got {frame:?}"),
+        Event::Unknown { text, .. } => panic!("{at}: a refused socket got {text}"),
     }
 }
 

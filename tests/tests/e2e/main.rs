@@ -18,6 +18,7 @@ mod openapi;
 mod rate_limits;
 mod readyz;
 mod realtime;
+mod realtime_gateway;
 mod redis_outage;
 mod revocation;
 mod v1_accounts;

@@ -16,9 +16,9 @@ use crate::e2e_both_backends;
 use crate::support::TestApp;
 
 /// Waits this long for a frame before the test fails (generous: CI shares two cores).
-const PATIENCE: Duration = Duration::from_secs(10);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(10);
 
-async fn connect(app: &TestApp, token: &str) -> Realtime {
+pub(crate) async fn connect(app: &TestApp, token: &str) -> Realtime {
     let mut socket = Realtime::connect(&app.base_url, token)
         .await
         .expect("the upgrade succeeds");
@@ -28,27 +28,33 @@ async fn connect(app: &TestApp, token: &str) -> Realtime {
     }
 }
 
-async fn event(socket: &mut Realtime) -> Event {
+pub(crate) async fn event(socket: &mut Realtime) -> Event {
     tokio::time::timeout(PATIENCE, socket.next())
         .await
         .expect("a frame in time")
         .expect("the socket works")
 }
 
-/// The next frame, skipping notifications: the friend requests and sign-ins a test makes are
-/// notified by background jobs, live, at a moment the test does not control.
-async fn next(socket: &mut Realtime) -> ServerFrame {
+/// The next frame, skipping notifications and presence: the friend requests and sign-ins a
+/// test makes are notified by background jobs, and friends' sockets come and go, live, at
+/// moments the test does not control.
+pub(crate) async fn next(socket: &mut Realtime) -> ServerFrame {
     loop {
         match event(socket).await {
-            Event::Frame(ServerFrame::NotificationFrame(_)) => continue,
+            Event::Frame(ServerFrame::NotificationFrame(_) | ServerFrame::PresenceFrame(_)) => {
+                continue;
+            }
             Event::Frame(frame) => return frame,
+            Event::Unknown { frame_type, .. } => {
+                panic!("a frame type not in the contract: {frame_type}")
+            }
             Event::Closed { code, reason } => panic!("closed with {code:?}: {reason}"),
         }
     }
 }
 
 /// The next message frame's (sequence, text), skipping other frames.
-async fn next_message(socket: &mut Realtime) -> (u64, Option<String>) {
+pub(crate) async fn next_message(socket: &mut Realtime) -> (u64, Option<String>) {
     loop {
         if let ServerFrame::MessageFrame(f) = next(socket).await {
             return (f.message.sequence.get(), f.message.text);
@@ -57,7 +63,7 @@ async fn next_message(socket: &mut Realtime) -> (u64, Option<String>) {
 }
 
 /// Pings and expects the pong next (so nothing else was queued before it).
-async fn pong(socket: &mut Realtime) {
+pub(crate) async fn pong(socket: &mut Realtime) {
     socket
         .send(&ClientFrame::PingFrame(PingFrame {
             type_: PingFrameType::Ping,
@@ -71,7 +77,7 @@ async fn pong(socket: &mut Realtime) {
 }
 
 /// The close code the server ends with, skipping frames before it.
-async fn close_code(socket: &mut Realtime) -> Option<u16> {
+pub(crate) async fn close_code(socket: &mut Realtime) -> Option<u16> {
     loop {
         if let Event::Closed { code, .. } = event(socket).await {
             return code;
@@ -79,7 +85,7 @@ async fn close_code(socket: &mut Realtime) -> Option<u16> {
     }
 }
 
-async fn dm(app: &TestApp, a: &str, b: Uuid) -> Uuid {
+pub(crate) async fn dm(app: &TestApp, a: &str, b: Uuid) -> Uuid {
     app.client_with_token(a)
         .create_conversation()
         .body(ConversationCreate {
@@ -94,7 +100,28 @@ async fn dm(app: &TestApp, a: &str, b: Uuid) -> Uuid {
         .id
 }
 
-async fn rest_send(app: &TestApp, token: &str, conversation: Uuid, text: &str, id: &str) {
+/// Two friends, ann and bob, and their direct conversation.
+pub(crate) async fn friends_in_a_dm(
+    app: &TestApp,
+) -> (
+    agora_client::types::Session,
+    agora_client::types::Session,
+    Uuid,
+) {
+    let ann = app.register("ann").await;
+    let bob = app.register("bob").await;
+    app.befriend(&ann, &bob).await;
+    let conversation = dm(app, &ann.tokens.access_token, bob.user.id).await;
+    (ann, bob, conversation)
+}
+
+pub(crate) async fn rest_send(
+    app: &TestApp,
+    token: &str,
+    conversation: Uuid,
+    text: &str,
+    id: &str,
+) {
     app.client_with_token(token)
         .send_message()
         .conversation_id(conversation)
@@ -107,7 +134,7 @@ async fn rest_send(app: &TestApp, token: &str, conversation: Uuid, text: &str, i
         .expect("send_message");
 }
 
-fn socket_send(conversation: Uuid, text: &str, id: &str) -> ClientFrame {
+pub(crate) fn socket_send(conversation: Uuid, text: &str, id: &str) -> ClientFrame {
     ClientFrame::SendMessageFrame(SendMessageFrame {
         type_: SendMessageFrameType::SendMessage,
         conversation_id: conversation,
@@ -120,11 +147,8 @@ e2e_both_backends!(
     messages_reach_every_member_socket_live_whether_sent_by_rest_or_socket,
     &[],
     |app| async move {
-        let ann = app.register("ann").await;
-        let bob = app.register("bob").await;
-        app.befriend(&ann, &bob).await;
+        let (ann, bob, conversation) = friends_in_a_dm(&app).await;
         let (ta, tb) = (&ann.tokens.access_token, &bob.tokens.access_token);
-        let conversation = dm(&app, ta, bob.user.id).await;
         let mut ann_socket = connect(&app, ta).await;
         let mut bob_socket = connect(&app, tb).await;
 
@@ -215,11 +239,8 @@ e2e_both_backends!(
     resume_replays_what_a_socket_missed_without_gaps_or_duplicates,
     &[],
     |app| async move {
-        let ann = app.register("ann").await;
-        let bob = app.register("bob").await;
-        app.befriend(&ann, &bob).await;
+        let (ann, bob, conversation) = friends_in_a_dm(&app).await;
         let (ta, tb) = (&ann.tokens.access_token, &bob.tokens.access_token);
-        let conversation = dm(&app, ta, bob.user.id).await;
 
         let mut bob_socket = connect(&app, tb).await;
         rest_send(&app, ta, conversation, "one", "1").await;

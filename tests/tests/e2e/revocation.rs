@@ -25,6 +25,15 @@ pub(crate) async fn two_instances(
     test: &str,
     via_proxy: bool,
 ) -> Option<(TestDb, TestRedis, Option<ChaosProxy>, TestApp, TestApp)> {
+    two_instances_with(test, via_proxy, &[]).await
+}
+
+/// [`two_instances`] with more `AGORA_*` settings for both.
+pub(crate) async fn two_instances_with(
+    test: &str,
+    via_proxy: bool,
+    extra: &[(&str, &str)],
+) -> Option<(TestDb, TestRedis, Option<ChaosProxy>, TestApp, TestApp)> {
     let db = TestDb::postgres().await?;
     let redis = TestRedis::new(test)?;
     let proxy = if via_proxy {
@@ -41,7 +50,7 @@ pub(crate) async fn two_instances(
         None => redis.config(),
     };
     let url = config.url.clone().expect("url");
-    let env = [
+    let mut env = vec![
         ("AGORA_DATABASE__URL", db.config.url.as_str()),
         ("AGORA_REDIS__URL", url.as_str()),
         ("AGORA_REDIS__KEY_PREFIX", config.key_prefix.as_str()),
@@ -49,6 +58,7 @@ pub(crate) async fn two_instances(
         ("AGORA_REDIS__BREAKER_THRESHOLD", "1"),
         ("AGORA_REDIS__PUBSUB_PING_INTERVAL_MS", "100"),
     ];
+    env.extend_from_slice(extra);
     let one = TestApp::start_with(&env).await;
     let two = TestApp::start_with(&env).await;
     for app in [&one, &two] {
