@@ -40,7 +40,8 @@ node --import tsx --test --test-reporter=spec --test-reporter-destination=stdout
 unit_counts="$(summary "$reports/unit.tap")"
 
 step "end-to-end tests (real server)"
-node --import tsx --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
+# Node 20's global WebSocket (for connectRealtime) is behind a flag; Node 22 has it by default.
+node --experimental-websocket --import tsx --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=tap --test-reporter-destination="$reports/e2e.tap" \
   test/e2e/*.test.ts </dev/null
 e2e_counts="$(summary "$reports/e2e.tap")"

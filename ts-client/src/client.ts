@@ -73,6 +73,14 @@ export interface AgoraClient {
   DELETE: AgoraMethod<paths, "delete">;
   /** The token storage this client uses (e.g. to store the pair a login returned). */
   readonly tokens: TokenStore;
+  /** The server this client talks to. */
+  readonly baseUrl: string;
+  /**
+   * Renews the access token with the stored refresh token (the same single-flight refresh the
+   * requests use), stores the new pair and resolves to the new access token; rejects with an
+   * AgoraError (`unauthenticated` when the session is over). The real-time channel uses it.
+   */
+  refreshAccessToken(): Promise<string>;
   /** The underlying openapi-fetch client (its own error values, no AgoraError mapping). */
   readonly raw: Client<paths>;
 }
@@ -180,6 +188,8 @@ export function createAgoraClient(options: AgoraClientOptions): AgoraClient {
     PATCH: method("patch") as AgoraClient["PATCH"],
     DELETE: method("delete") as AgoraClient["DELETE"],
     tokens: store,
+    baseUrl: options.baseUrl,
+    refreshAccessToken: () => refresher.refresh(),
     raw,
   };
 }

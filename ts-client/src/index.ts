@@ -20,14 +20,17 @@ export type DeploymentShape = Schema<"DeploymentShape">;
 export type Health = Schema<"Health">;
 export type Readiness = Schema<"Readiness">;
 
-// ---------------------------------------------------------------------------------------------
-// RE-EXPORT POINT — WebSocket frames.
-// The contract does not describe WebSocket frames yet. When openapi.yaml gains the schemas
-// `WsClientFrame` and `WsServerFrame` (oneOf + discriminator, see ARCHITECTURE.md §2), regenerate
-// (`cargo run -p client-gen -- ts`) and add here:
-//
-//   export type WsClientFrame = Schema<"WsClientFrame">;
-//   export type WsServerFrame = Schema<"WsServerFrame">;
-//
-// No placeholder type is exported until then, so nothing can compile against a guessed shape.
-// ---------------------------------------------------------------------------------------------
+
+// The real-time channel (connect_realtime) and its frames, from the same contract.
+export { connectRealtime } from "./realtime.js";
+export type {
+  ClientFrame,
+  FrameOf,
+  RealtimeConnection,
+  RealtimeEnd,
+  RealtimeOptions,
+  RealtimeState,
+  ServerFrame,
+  WebSocketConstructor,
+  WebSocketLike,
+} from "./realtime.js";

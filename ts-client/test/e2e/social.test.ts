@@ -2,32 +2,11 @@
 // server — what a frontend does first with the social API.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { createAgoraClient, memoryTokenStore, orThrow, type AgoraClient, type Schema } from "../../src/index.js";
+import { orThrow, type AgoraClient } from "../../src/index.js";
+import { signedIn } from "./accounts.js";
 import { startServer, type RunningServer } from "./server.js";
 
 const AUTH_KEYS = JSON.stringify(["ts-e2e:ts-client-e2e-signing-secret-0123456789"]);
-
-let handles = 0;
-function newHandle(prefix: string): string {
-  handles += 1;
-  return `${prefix}_${process.pid}_${handles}`;
-}
-
-/** A signed-in client for a new account. */
-async function signedIn(baseUrl: string, prefix: string): Promise<{ client: AgoraClient; user: Schema<"Me"> }> {
-  const client = createAgoraClient({ baseUrl, tokens: memoryTokenStore() });
-  const handle = newHandle(prefix);
-  const session = await orThrow(
-    client.POST("/v1/accounts", {
-      body: { handle, email: `${handle}@example.com`, password: `password-of-${handle}`, display_name: handle },
-    }),
-  );
-  await client.tokens.setTokens({
-    accessToken: session.tokens.access_token,
-    refreshToken: session.tokens.refresh_token,
-  });
-  return { client, user: session.user };
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

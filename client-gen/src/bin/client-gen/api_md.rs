@@ -123,6 +123,22 @@ fn operations(doc: &Value) -> Result<Vec<Operation>, String> {
             let mut params: Vec<&Value> = shared_params.iter().collect();
             params.extend(seq_at(op, &["parameters"]));
             let returns = returns(doc, op);
+            // A channel (WebSocket) is opened with connectRealtime, not fetched.
+            let channel = op.get("x-dropshot-websocket").is_some();
+            let (call, returns_display) = if channel {
+                let server = at(op, &["x-agora-frames", "server"])
+                    .map_or_else(|| "frames".to_owned(), |s| schema_name(Some(s)));
+                (
+                    "connectRealtime(client, { onFrame?, onStateChange?, onEnd?, positions? })"
+                        .to_owned(),
+                    format!("`{server}` frames"),
+                )
+            } else {
+                (
+                    call(doc, method, path, &params, op, returns.text),
+                    returns.display,
+                )
+            };
             operations.push(Operation {
                 id: id.to_owned(),
                 tag: seq_at(op, &["tags"])
@@ -134,8 +150,8 @@ fn operations(doc: &Value) -> Result<Vec<Operation>, String> {
                 path: path.to_owned(),
                 summary: str_at(op, &["summary"]).unwrap_or("").to_owned(),
                 public,
-                call: call(doc, method, path, &params, op, returns.text),
-                returns: returns.display,
+                call,
+                returns: returns_display,
             });
         }
     }
@@ -312,6 +328,16 @@ paths:
         content: { application/json: { schema: { $ref: "#/components/schemas/PostEdit" } } }
       responses:
         "200": { $ref: "#/components/responses/Post" }
+  /v1/realtime:
+    get:
+      operationId: connect_realtime
+      tags: [posts]
+      summary: The channel
+      x-dropshot-websocket: {}
+      x-agora-frames:
+        server: { $ref: "#/components/schemas/ServerFrame" }
+      responses:
+        default: { description: upgrade }
   /healthz:
     get:
       operationId: get_healthz
@@ -329,6 +355,7 @@ components:
   schemas:
     Post: { description: "A post.\nMore.", type: object }
     PostEdit: { type: object }
+    ServerFrame: { type: object }
 "##;
 
     #[test]
@@ -346,6 +373,12 @@ components:
         );
         assert!(
             md.contains("| `client.GET(\"/healthz\")` | public | no content |"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| `connect_realtime`<br>`GET /v1/realtime` | `connectRealtime(client, { onFrame?, onStateChange?, onEnd?, positions? })` | bearer | `ServerFrame` frames | The channel |"
+            ),
             "{md}"
         );
         // Declared tags first, then undeclared ones.
