@@ -30,7 +30,10 @@ pub const DEFAULT_PUBSUB_RECONNECT_MIN_DELAY_MS: u64 = 100;
 /// Default maximum delay between pub/sub reconnect attempts.
 pub const DEFAULT_PUBSUB_RECONNECT_MAX_DELAY_MS: u64 = 5_000;
 /// Default buffer per broker channel and instance; a subscriber further behind loses the oldest messages.
-pub const DEFAULT_BROKER_CHANNEL_CAPACITY: usize = 1_024;
+/// The buffer is allocated whole when a channel gets its first subscriber (about 56 bytes a slot), and the
+/// real-time gateway holds one channel per connected user: 64 keeps that near 3.5 KiB per user, while a
+/// connection drains its channel into its own bounded queue as soon as a message arrives.
+pub const DEFAULT_BROKER_CHANNEL_CAPACITY: usize = 64;
 /// Default bound on entries of the in-process cache (the embedded cache, and the fallback when Redis is down).
 pub const DEFAULT_MEMORY_CACHE_MAX_ENTRIES: usize = 10_000;
 

@@ -2,6 +2,7 @@
 //! A library too, so the smoke test runs the same scenarios against an in-process server.
 
 pub mod histogram;
+pub mod realtime;
 pub mod scenarios;
 pub mod summary;
 

@@ -1,7 +1,8 @@
 //! The scenarios, each a sequence of the contract's operations a real client makes:
 //! `healthz` (the baseline every ratio divides by), `login`, `profile` (`get_me`, `get_user`),
 //! `feed` (home feed pages, now and then a post or a like), `feedread` (home feed pages only:
-//! the warm-cache read path) and `post`.
+//! the warm-cache read path), `post` and `chat` (the inbox, a conversation's latest messages,
+//! now and then a message sent over REST; the socket side is `agora-realtime-bench`).
 //!
 //! Every simulated user signs in once, at its start, as one of the accounts `agora seed` made
 //! (`<prefix><n>`, chosen by the user's index), and sends the access token with each request.
@@ -10,7 +11,9 @@
 
 use std::sync::OnceLock;
 
-use agora_client::types::{LoginRequest, PostCreate, PostResultsPage, Session};
+use agora_client::types::{
+    ConversationResultsPage, LoginRequest, MessageCreate, PostCreate, PostResultsPage, Session,
+};
 use goose::goose::GooseResponse;
 use goose::prelude::*;
 
@@ -49,6 +52,9 @@ struct SignedIn {
     /// The last feed page's token and a post seen on it.
     next_page: Option<String>,
     seen_post: Option<uuid::Uuid>,
+    /// The most recently active conversation of the inbox, and how many messages were sent.
+    conversation: Option<uuid::Uuid>,
+    sent: u64,
 }
 
 /// The seeded account simulated user `index` signs in as: spread over the ordinary accounts.
@@ -88,6 +94,8 @@ async fn sign_in(user: &mut GooseUser) -> TransactionResult {
         token: session.tokens.access_token,
         next_page: None,
         seen_post: None,
+        conversation: None,
+        sent: 0,
     });
     Ok(())
 }
@@ -232,6 +240,72 @@ async fn like_post(user: &mut GooseUser) -> TransactionResult {
     Ok(())
 }
 
+async fn chat_inbox(user: &mut GooseUser) -> TransactionResult {
+    let response = call(
+        user,
+        "list_conversations",
+        GooseMethod::Get,
+        "/v1/conversations?limit=20",
+        None,
+    )
+    .await?;
+    let Ok(response) = response.response else {
+        return Ok(());
+    };
+    let Ok(page) = response.json::<ConversationResultsPage>().await else {
+        return Ok(());
+    };
+    if let Some(state) = user.get_session_data_mut::<SignedIn>() {
+        state.conversation = page.items.first().map(|c| c.id);
+    }
+    Ok(())
+}
+
+fn conversation(user: &GooseUser) -> Option<uuid::Uuid> {
+    user.get_session_data::<SignedIn>()
+        .and_then(|s| s.conversation)
+}
+
+async fn chat_history(user: &mut GooseUser) -> TransactionResult {
+    let Some(id) = conversation(user) else {
+        return chat_inbox(user).await;
+    };
+    let path = format!("/v1/conversations/{id}/messages?limit=50");
+    call(user, "list_messages", GooseMethod::Get, &path, None).await?;
+    Ok(())
+}
+
+async fn chat_send(user: &mut GooseUser) -> TransactionResult {
+    let Some(id) = conversation(user) else {
+        return chat_inbox(user).await;
+    };
+    let n = match user.get_session_data_mut::<SignedIn>() {
+        Some(state) => {
+            state.sent += 1;
+            state.sent
+        }
+        None => 0,
+    };
+    let body = MessageCreate {
+        text: "a message from the load test".parse().map_err(failed)?,
+        // Unique per simulated user and message: a retry of the same id would be free.
+        client_message_id: format!(
+            "load-{}-{n}-{}",
+            user.weighted_users_index,
+            uuid::Uuid::now_v7().simple()
+        )
+        .chars()
+        .take(64)
+        .collect::<String>()
+        .parse()
+        .map_err(failed)?,
+    };
+    let body = serde_json::to_value(body).map_err(failed)?;
+    let path = format!("/v1/conversations/{id}/messages");
+    call(user, "send_message", GooseMethod::Post, &path, Some(body)).await?;
+    Ok(())
+}
+
 /// Every scenario, by goose's machine name (`--scenarios <name>`).
 pub fn all() -> Result<Vec<Scenario>, GooseError> {
     Ok(vec![
@@ -254,6 +328,11 @@ pub fn all() -> Result<Vec<Scenario>, GooseError> {
         scenario!("post")
             .register_transaction(transaction!(sign_in).set_on_start())
             .register_transaction(transaction!(create_post)),
+        scenario!("chat")
+            .register_transaction(transaction!(sign_in).set_on_start())
+            .register_transaction(transaction!(chat_inbox).set_weight(2)?)
+            .register_transaction(transaction!(chat_history).set_weight(3)?)
+            .register_transaction(transaction!(chat_send).set_weight(1)?),
     ])
 }
 

@@ -16,6 +16,7 @@ async fn every_scenario_runs_clean() {
         ("AGORA_RATE_LIMITS__WRITE_PER_USER__REQUESTS", "100000000"),
         ("AGORA_RATE_LIMITS__AUTH_PER_IP__REQUESTS", "100000000"),
         ("AGORA_RATE_LIMITS__AUTH_PER_ACCOUNT__REQUESTS", "100000000"),
+        ("AGORA_RATE_LIMITS__CHAT_PER_USER__REQUESTS", "100000000"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -47,7 +48,9 @@ async fn every_scenario_runs_clean() {
         count: 20,
         password: "seed-password".into(),
     });
-    for scenario in ["healthz", "login", "profile", "feed", "feedread", "post"] {
+    for scenario in [
+        "healthz", "login", "profile", "feed", "feedread", "post", "chat",
+    ] {
         let mut goose = GooseConfiguration::default();
         goose.host = Some(format!("http://{}", server.local_addr()));
         goose.users = Some(2);
