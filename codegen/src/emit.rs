@@ -462,11 +462,13 @@ pub(crate) fn api(ops: &[Prepared], options: &crate::Options) -> TokenStream {
                 #[allow(unused_mut)]
                 let mut call = ::agora_api::rt::Call::start(&rqctx, &#op_static);
                 let span = call.span();
-                let result = async {
+                let trace = call.trace();
+                // The trace is current for the whole body: what the service publishes carries it.
+                let result = trace.scope(async {
                     #authenticate
                     #(#unwraps)*
                     rqctx.context().service.#name(&ctx, #(#arg_idents),*).await.map(#wrap).map_err(|e| call.fail(e))
-                }.instrument(span).await;
+                }.instrument(span)).await;
                 Ok(call.finish(result))
             }
         });

@@ -49,6 +49,15 @@ impl dyn Broker {
     }
 }
 
+/// What [`Subscription::recv_or_lost`] got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    /// The next message.
+    Message(Bytes),
+    /// This many messages were lost: the subscriber fell `broker_channel_capacity` behind.
+    Lost(u64),
+}
+
 /// One subscriber's view of one channel.
 #[derive(Debug)]
 pub struct Subscription {
@@ -73,6 +82,21 @@ impl Subscription {
                 }
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
+        }
+    }
+
+    /// The next message, or how many were lost to lag since the last one (counted like
+    /// [`recv`](Self::recv)); `None` once the broker is gone. For a consumer that must notice a
+    /// gap to recover it from its durable source.
+    pub async fn recv_or_lost(&mut self) -> Option<Received> {
+        match self.rx.recv().await {
+            Ok(bytes) => Some(Received::Message(bytes)),
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(broker.channel = %self.channel, broker.lost = n, "slow subscriber lost messages");
+                metrics::counter!("broker_lagged_messages_total").increment(n);
+                Some(Received::Lost(n))
+            }
+            Err(broadcast::error::RecvError::Closed) => None,
         }
     }
 

@@ -35,7 +35,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-pub use broker::{Broker, Delivery, Subscription};
+pub use broker::{Broker, Delivery, Received, Subscription};
 pub use cache::{Cache, CacheKey, CachePolicy, Fill, Lookup, POLICIES};
 pub use config::RedisConfig;
 pub use counter::Counter;

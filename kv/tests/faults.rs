@@ -491,3 +491,37 @@ async fn presence_removals_during_an_outage_reach_redis_after_it() {
         "the kept removal never reached Redis"
     );
 }
+
+/// A member admitted while Redis is cut is replayed into Redis once it answers: it shows there
+/// to other processes and counts in the bound, so the cluster-wide limit holds again.
+#[tokio::test]
+async fn presence_admissions_during_an_outage_reach_redis_after_it() {
+    let Some(redis) = TestRedis::new("faults::presence_admissions_during_an_outage") else {
+        return;
+    };
+    let (proxy, kv) = proxied(&redis).await;
+    let direct = connect(&fault_config(redis.config())).await;
+    let ttl = Duration::from_secs(600);
+    assert_eq!(kv.presence().admit("user", "before", ttl, 3).await, Some(1));
+
+    proxy.refuse_new(true);
+    proxy.cut();
+    let during = tokio::time::timeout(CALL_BOUND, kv.presence().admit("user", "during", ttl, 3))
+        .await
+        .expect("the admission answers while Redis is cut");
+    assert_eq!(during, Some(2), "the fallback holds this process's members");
+    assert_eq!(direct.presence().members("user").await, ["before"]);
+
+    proxy.restore();
+    until_up(&kv).await;
+    // The kept admission is replayed before this one is counted: the set is then full.
+    assert_eq!(kv.presence().admit("user", "third", ttl, 3).await, Some(3));
+    assert_eq!(kv.presence().admit("user", "fourth", ttl, 3).await, None);
+    assert_eq!(
+        direct.presence().members("user").await,
+        ["before", "during", "third"]
+    );
+    // Removing it now takes it out of Redis as well.
+    kv.presence().remove("user", "during").await;
+    assert_eq!(direct.presence().members("user").await, ["before", "third"]);
+}

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use agora_kv::cache::Lookup;
 use agora_kv::testing::{TestRedis, eventually};
-use agora_kv::{CacheKey, CachePolicy, Decision, Delivery, Kv, Quota, RedisConfig, RedisState};
+use agora_kv::{
+    CacheKey, CachePolicy, Decision, Delivery, Kv, Quota, Received, RedisConfig, RedisState,
+};
 use bytes::Bytes;
 use futures_util::StreamExt;
 
@@ -60,6 +62,7 @@ suite!(
     broker_fans_out_per_channel,
     broker_json_and_stream,
     broker_publish_without_subscribers_is_fine,
+    broker_reports_what_a_slow_subscriber_lost,
     counter_counts_within_a_window,
     rate_limit_burst_then_limited,
     rate_limit_refills_at_the_rate,
@@ -365,6 +368,37 @@ async fn broker_json_and_stream(kv: &Kv) {
         .await
         .expect("delivered");
     assert_eq!(first, Some(b("s1")));
+}
+
+/// A subscriber that falls a whole channel buffer behind is told how many messages it lost,
+/// then gets the newest ones in order.
+async fn broker_reports_what_a_slow_subscriber_lost(kv: &Kv) {
+    let capacity = RedisConfig::default().broker_channel_capacity;
+    let total = capacity + 100;
+    let broker = kv.broker();
+    let mut slow = broker.subscribe("busy").await;
+    let mut keeping_up = broker.subscribe("busy").await;
+    for i in 0..total {
+        broker.publish("busy", Bytes::from(format!("m{i}"))).await;
+    }
+    // Once the last message reached this subscriber it reached the channel: `slow` is behind.
+    let last = Bytes::from(format!("m{}", total - 1));
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(5), keeping_up.recv_or_lost())
+            .await
+            .expect("delivered");
+        if next == Some(Received::Message(last.clone())) {
+            break;
+        }
+    }
+    let lost = u64::try_from(total - capacity).expect("small");
+    assert_eq!(slow.recv_or_lost().await, Some(Received::Lost(lost)));
+    for i in (total - capacity)..total {
+        assert_eq!(
+            slow.recv_or_lost().await,
+            Some(Received::Message(Bytes::from(format!("m{i}"))))
+        );
+    }
 }
 
 async fn broker_publish_without_subscribers_is_fine(kv: &Kv) {

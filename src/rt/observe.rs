@@ -120,6 +120,11 @@ impl Call {
         self.span.clone()
     }
 
+    /// The request's trace, for [`TraceContext::scope`] around the handler body.
+    pub fn trace(&self) -> TraceContext {
+        self.ctx.trace.clone()
+    }
+
     /// Admits a call to a public operation: refuses over-long headers, then spends its rate-limit
     /// budget (per client address) and checks its feature gate.
     pub async fn admit_public<S: Send + Sync + 'static>(
@@ -385,9 +390,13 @@ impl Call {
 /// Completes the WebSocket handshake Dropshot started.
 pub async fn accept_websocket(upgraded: WebsocketConnection) -> WebSocket {
     // Frames and messages over 64 KiB fail the read (closed with 1009 by the service).
+    // tungstenite allocates its read buffer whole (128 KiB by default) for every socket: most
+    // sockets are idle and their frames small, so 4 KiB (it grows for a larger frame). Its write
+    // buffer is not preallocated, so the default threshold costs nothing while idle.
     let config = WebSocketConfig::default()
         .max_message_size(Some(super::frames::MAX_FRAME_BYTES))
-        .max_frame_size(Some(super::frames::MAX_FRAME_BYTES));
+        .max_frame_size(Some(super::frames::MAX_FRAME_BYTES))
+        .read_buffer_size(4 * 1024);
     WebSocket::from_raw_socket(upgraded.into_inner(), Role::Server, Some(config)).await
 }
 

@@ -62,6 +62,34 @@ impl TraceContext {
     }
 }
 
+impl TraceContext {
+    /// A `traceparent` for work this request hands on (a broker message, a job): this trace,
+    /// a fresh span id, the sampled flag.
+    pub fn child_traceparent(&self) -> String {
+        // Never the all-zero (invalid) span id.
+        let span = uuid::Uuid::new_v4().as_u64_pair().0 | 1;
+        let flags = if self.sampled { "01" } else { "00" };
+        format!("00-{}-{span:016x}-{flags}", self.trace_id)
+    }
+
+    /// The trace of the operation this task runs (set by the generated adapter for every
+    /// operation, and by the real-time gateway for each client frame); `None` outside one.
+    pub fn current() -> Option<TraceContext> {
+        CURRENT.try_with(Clone::clone).ok()
+    }
+
+    /// Runs `work` as part of this trace: [`TraceContext::current`] answers it inside.
+    pub async fn scope<F: std::future::Future>(self, work: F) -> F::Output {
+        CURRENT.scope(self, work).await
+    }
+}
+
+tokio::task_local! {
+    /// Context propagation without threading a parameter through every service call, as
+    /// OpenTelemetry's `Context::current` does.
+    static CURRENT: TraceContext;
+}
+
 impl fmt::Display for TraceContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.trace_id)
@@ -76,6 +104,17 @@ fn is_lower_hex(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_current_trace_is_the_scope_s() {
+        assert_eq!(TraceContext::current(), None);
+        let trace = TraceContext::new_root();
+        let inside = trace.clone().scope(async { TraceContext::current() }).await;
+        assert_eq!(inside, Some(trace.clone()));
+        let child = TraceContext::from_traceparent(Some(&trace.child_traceparent()));
+        assert_eq!(child.trace_id, trace.trace_id, "a child joins the trace");
+        assert_ne!(child.parent_span_id, None);
+    }
 
     #[test]
     fn joins_a_valid_traceparent() {

@@ -78,6 +78,16 @@ impl MemoryPresence {
         }
     }
 
+    /// When `member` of `set` expires, if it is an unexpired member.
+    pub(crate) fn expiry_at(&self, set: &str, member: &str, now: Instant) -> Option<Instant> {
+        lock(&self.inner)
+            .sets
+            .get(set)
+            .and_then(|members| members.get(member))
+            .copied()
+            .filter(|expires| *expires > now)
+    }
+
     pub(crate) fn members_at(&self, set: &str, now: Instant) -> Vec<String> {
         let mut inner = lock(&self.inner);
         let Some(members) = inner.sets.get_mut(set) else {

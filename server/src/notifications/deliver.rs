@@ -193,8 +193,8 @@ impl Handler<NotificationEvent> for Deliver {
             return Err(JobError::permanent(e));
         }
         match recorded {
-            Recorded::Created(n) => self.announce(n, events::Change::Created).await,
-            Recorded::Joined(n) => self.announce(n, events::Change::Updated).await,
+            Recorded::Created(n) => self.announce(n, events::Change::Created, trace).await,
+            Recorded::Joined(n) => self.announce(n, events::Change::Updated, trace).await,
             Recorded::Duplicate => Ok(()),
         }
     }
@@ -202,7 +202,12 @@ impl Handler<NotificationEvent> for Deliver {
 
 impl Deliver {
     /// Drops the cached badge and tells the user's live connections.
-    async fn announce(&self, n: Notification, change: events::Change) -> Result<(), JobError> {
+    async fn announce(
+        &self,
+        n: Notification,
+        change: events::Change,
+        trace: Option<String>,
+    ) -> Result<(), JobError> {
         let user = n.user_id;
         unread::forget(&self.kv, user).await;
         if !n.in_app {
@@ -218,14 +223,7 @@ impl Deliver {
                 notification,
                 unread_count,
             };
-            if let Err(e) = self
-                .kv
-                .broker()
-                .publish_json(&events::user_channel(user), &event)
-                .await
-            {
-                tracing::warn!(error = %e, "cannot encode the notification event");
-            }
+            events::publish_event(&self.kv, user, &event, trace).await;
         }
         Ok(())
     }

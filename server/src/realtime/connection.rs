@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::presence::Leases;
 use super::{Gateway, RealtimeConfig, close};
-use crate::notifications::events::user_channel;
+use crate::notifications::events::{self, Envelope, user_channel};
 
 /// How long a replay waits for room in the outbound queue before the client counts as slow.
 const REPLAY_PATIENCE: Duration = Duration::from_secs(5);
@@ -108,10 +108,17 @@ impl Ending {
 /// The outbound queue: bounded in frames (the channel) and in bytes (the counter the writer
 /// gives back to).
 struct Outbound {
-    queue: mpsc::Sender<Arc<str>>,
+    queue: mpsc::Sender<Outgoing>,
     bytes: Arc<AtomicUsize>,
     max_frames: usize,
     max_bytes: usize,
+}
+
+/// A frame waiting in the outbound queue: its text, and for a published event its envelope
+/// (whose publish time the writer measures the delivery latency from).
+struct Outgoing {
+    text: Arc<str>,
+    published: Option<Box<Envelope>>,
 }
 
 /// A token bucket of client frames (one connection's; not shared, so no lock).
@@ -281,14 +288,27 @@ async fn serve(
             tokio::select! {
                 inbound = stream.next() => {
                     last_alive = Instant::now();
-                    if let Err(ending) = conn.inbound(inbound).await {
+                    // Each client frame is its own trace (a socket lives for hours): what it
+                    // publishes carries that trace to the recipients' deliveries.
+                    let trace = agora_api::rt::TraceContext::new_root();
+                    if let Err(ending) = trace.scope(conn.inbound(inbound)).await {
                         break ending;
                     }
                 }
-                event = events.recv() => {
-                    let Some(payload) = event else { break Ending::BROKER_STOPPED };
-                    if let Err(ending) = conn.forward(payload) {
-                        break ending;
+                event = events.recv_or_lost() => {
+                    match event {
+                        Some(agora_kv::Received::Message(payload)) => {
+                            if let Err(ending) = conn.forward(payload) {
+                                break ending;
+                            }
+                        }
+                        // Events were lost while this loop was busy: the client resumes from
+                        // its positions, which the store answers without a gap.
+                        Some(agora_kv::Received::Lost(_)) => {
+                            metrics::counter!("realtime_slow_consumer_closes_total").increment(1);
+                            break Ending::SLOW_CONSUMER;
+                        }
+                        None => break Ending::BROKER_STOPPED,
                     }
                 }
                 revoked = revocations.recv() => {
@@ -342,7 +362,7 @@ fn spread(connection: Uuid, window: Duration) -> Duration {
 /// reader sends (first, even while frames wait).
 async fn write(
     mut sink: FrameSink<types::ServerFrame>,
-    mut outbound: mpsc::Receiver<Arc<str>>,
+    mut outbound: mpsc::Receiver<Outgoing>,
     bytes: Arc<AtomicUsize>,
     mut end: oneshot::Receiver<Ending>,
     heartbeat: Duration,
@@ -352,18 +372,27 @@ async fn write(
     loop {
         tokio::select! {
             biased;
-            ending = &mut end => {
-                let ending = ending.unwrap_or(Ending::INTERNAL);
-                let _ = tokio::time::timeout(CLOSE_PATIENCE, sink.close(ending.code, ending.reason)).await;
-                return;
-            }
+            ending = &mut end => return close_with(&mut sink, ending).await,
             frame = outbound.recv() => {
-                let Some(text) = frame else { return };
+                let Some(Outgoing { text, published }) = frame else {
+                    // The reader loop ended (dropping the queue) and is about to send its
+                    // ending: wait for it, or the socket would close without a close frame.
+                    return close_with(&mut sink, (&mut end).await).await;
+                };
                 bytes.fetch_sub(text.len(), Ordering::Relaxed);
                 if sink.send_text(&text).await.is_err() {
                     return;
                 }
                 metrics::counter!("realtime_frames_out_total").increment(1);
+                if let Some(envelope) = published {
+                    metrics::histogram!("realtime_delivery_seconds")
+                        .record(envelope.age().as_secs_f64());
+                    // Joins the publisher's trace (exported with the observability work).
+                    tracing::debug!(
+                        traceparent = envelope.traceparent.as_deref(),
+                        "realtime event written"
+                    );
+                }
             }
             _ = ping.tick() => {
                 if sink.ping().await.is_err() {
@@ -374,13 +403,22 @@ async fn write(
     }
 }
 
+/// Sends the close frame of the reader's ending (an internal error if the reader is gone).
+async fn close_with(
+    sink: &mut FrameSink<types::ServerFrame>,
+    ending: Result<Ending, oneshot::error::RecvError>,
+) {
+    let ending = ending.unwrap_or(Ending::INTERNAL);
+    let _ = tokio::time::timeout(CLOSE_PATIENCE, sink.close(ending.code, ending.reason)).await;
+}
+
 impl Connection<'_> {
     fn me(&self) -> Uuid {
         self.ctx.principal.user_id
     }
 
     /// Queues serialized frame text; a full queue (frames or bytes) is a slow consumer.
-    fn queue_text(&self, text: Arc<str>) -> Result<(), Ending> {
+    fn queue_text(&self, text: Arc<str>, published: Option<Box<Envelope>>) -> Result<(), Ending> {
         let out = &self.out;
         let len = text.len();
         let queued = out.bytes.fetch_add(len, Ordering::Relaxed) + len;
@@ -389,7 +427,7 @@ impl Connection<'_> {
             metrics::counter!("realtime_slow_consumer_closes_total").increment(1);
             return Err(Ending::SLOW_CONSUMER);
         }
-        match out.queue.try_send(text) {
+        match out.queue.try_send(Outgoing { text, published }) {
             Ok(()) => {
                 let depth = out.max_frames - out.queue.capacity();
                 metrics::histogram!("realtime_queue_depth").record(depth as f64);
@@ -410,7 +448,7 @@ impl Connection<'_> {
 
     fn send(&self, frame: &types::ServerFrame) -> Result<(), Ending> {
         match serde_json::to_string(frame) {
-            Ok(text) => self.queue_text(text.into()),
+            Ok(text) => self.queue_text(text.into(), None),
             Err(e) => {
                 tracing::error!(error = %e, "a server frame does not serialize");
                 Err(Ending::INTERNAL)
@@ -453,7 +491,8 @@ impl Connection<'_> {
 
     /// Forwards a broker event, unless it is a message the client already got.
     fn forward(&mut self, payload: bytes::Bytes) -> Result<(), Ending> {
-        let Ok(text) = std::str::from_utf8(&payload) else {
+        let Some((envelope, text)) = events::open(&payload) else {
+            tracing::warn!("a message on a user channel is not an event envelope");
             return Ok(());
         };
         if let Some((conversation, sequence)) = message_position(text) {
@@ -463,7 +502,7 @@ impl Connection<'_> {
             }
             *high = sequence;
         }
-        self.queue_text(text.into())
+        self.queue_text(text.into(), Some(Box::new(envelope)))
     }
 
     async fn inbound(&mut self, inbound: Inbound<types::ClientFrame>) -> Result<(), Ending> {
@@ -737,8 +776,14 @@ impl Connection<'_> {
                     let text: Arc<str> = text.into();
                     let len = text.len();
                     self.out.bytes.fetch_add(len, Ordering::Relaxed);
-                    let queued =
-                        tokio::time::timeout(REPLAY_PATIENCE, self.out.queue.send(text)).await;
+                    let queued = tokio::time::timeout(
+                        REPLAY_PATIENCE,
+                        self.out.queue.send(Outgoing {
+                            text,
+                            published: None,
+                        }),
+                    )
+                    .await;
                     if !matches!(queued, Ok(Ok(()))) {
                         self.out.bytes.fetch_sub(len, Ordering::Relaxed);
                         return Err(match queued {

@@ -37,6 +37,40 @@ pub use agora_api::connect_realtime_close_codes as close;
 pub(crate) struct Counts {
     pub(crate) connections: std::sync::atomic::AtomicUsize,
     pub(crate) leases: std::sync::atomic::AtomicUsize,
+    /// Leases held per user on this instance (users with none are not kept).
+    pub(crate) users: std::sync::Mutex<std::collections::HashMap<uuid::Uuid, usize>>,
+}
+
+impl Counts {
+    fn users(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<uuid::Uuid, usize>> {
+        // Counter updates cannot be left half-done by a panic.
+        self.users
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// One more lease of `user` here.
+    pub(crate) fn user_in(&self, user: uuid::Uuid) {
+        let mut users = self.users();
+        *users.entry(user).or_insert(0) += 1;
+        metrics::gauge!("realtime_online_users").set(users.len() as f64);
+    }
+
+    /// One lease of `user` fewer here.
+    pub(crate) fn user_out(&self, user: uuid::Uuid) {
+        let mut users = self.users();
+        if let Some(held) = users.get_mut(&user) {
+            *held -= 1;
+            if *held == 0 {
+                users.remove(&user);
+            }
+        }
+        metrics::gauge!("realtime_online_users").set(users.len() as f64);
+    }
+
+    fn local_users(&self) -> usize {
+        self.users().len()
+    }
 }
 
 /// A snapshot of [`Gateway::stats`].
@@ -46,6 +80,8 @@ pub struct GatewayStats {
     pub connections: usize,
     /// Leases held (a socket holds one from admission until its end).
     pub leases: usize,
+    /// Users holding a lease on this instance.
+    pub users: usize,
 }
 
 /// What the gateway needs; cheap to share.
@@ -140,6 +176,7 @@ impl Gateway {
         GatewayStats {
             connections: self.counts.connections.load(Relaxed),
             leases: self.counts.leases.load(Relaxed),
+            users: self.counts.local_users(),
         }
     }
 

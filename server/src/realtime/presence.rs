@@ -65,6 +65,7 @@ impl Leases {
             .await;
         if admitted.is_some() {
             self.counts.leases.fetch_add(1, Ordering::Relaxed);
+            self.counts.user_in(user);
             metrics::gauge!("realtime_leases").increment(1.0);
         }
         admitted
@@ -88,6 +89,7 @@ impl Leases {
             .remove(&set, &connection.to_string())
             .await;
         self.counts.leases.fetch_sub(1, Ordering::Relaxed);
+        self.counts.user_out(user);
         metrics::gauge!("realtime_leases").decrement(1.0);
         self.kv.presence().members(&set).await.is_empty()
     }

@@ -444,6 +444,7 @@ async fn every_gauge_returns_to_zero_after_thousands_of_killed_sockets() {
         }
         assert_eq!(gateway.stats().connections, 500, "round {round}");
         assert_eq!(gateway.stats().leases, 500, "round {round}");
+        assert_eq!(gateway.stats().users, 50, "round {round}");
         // One over the limit is refused while the ten are held.
         let mut extra = RawSocket::open(&app, &users[0].tokens.access_token, None).await;
         assert_eq!(extra.close_code().await, Some(4000));
@@ -459,6 +460,7 @@ async fn every_gauge_returns_to_zero_after_thousands_of_killed_sockets() {
                 == agora_server::realtime::GatewayStats {
                     connections: 0,
                     leases: 0,
+                    users: 0,
                 }
         })
         .await;
@@ -574,6 +576,69 @@ async fn the_per_user_connection_limit_holds_across_instances() {
             event(&mut socket).await,
             Event::Frame(ServerFrame::ReadyFrame(_))
         )
+    })
+    .await;
+}
+
+/// A message sent in a trace carries it: its broker envelope (what another instance's gateway
+/// receives) names the sender's trace id, and its delivery to a socket is timed
+/// (`realtime_delivery_seconds`, publish → written to the socket).
+#[tokio::test]
+async fn a_delivery_carries_the_sender_s_trace_and_is_timed() {
+    let Some(redis) = agora_kv::testing::TestRedis::new("realtime_trace") else {
+        return;
+    };
+    let config = redis.config();
+    let url = config.url.clone().expect("url");
+    let app = TestApp::start_with(&[
+        ("AGORA_REDIS__URL", url.as_str()),
+        ("AGORA_REDIS__KEY_PREFIX", config.key_prefix.as_str()),
+    ])
+    .await;
+    let (ann, bob, conversation) = friends_in_a_dm(&app).await;
+    let mut socket = connect(&app, &bob.tokens.access_token).await;
+    let other_instance = agora_kv::Kv::connect(&config).await.expect("kv");
+    let mut channel = other_instance
+        .broker()
+        .subscribe(&format!("user:{}", bob.user.id))
+        .await;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/v1/conversations/{conversation}/messages",
+            app.base_url
+        ))
+        .bearer_auth(&ann.tokens.access_token)
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .json(&serde_json::json!({ "text": "traced", "client_message_id": "t1" }))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(response.status().as_u16(), 201);
+
+    let payload = tokio::time::timeout(PATIENCE, channel.recv())
+        .await
+        .expect("published in time")
+        .expect("channel open");
+    let (envelope, frame) =
+        agora_server::notifications::events::open(&payload).expect("an event envelope");
+    let traceparent = envelope.traceparent.expect("the sender's trace");
+    let joined = agora_api::rt::TraceContext::from_traceparent(Some(&traceparent));
+    assert_eq!(joined.trace_id, trace_id);
+    assert_ne!(
+        joined.parent_span_id.as_deref(),
+        Some("00f067aa0ba902b7"),
+        "a child span of the request's"
+    );
+    let frame: serde_json::Value = serde_json::from_str(frame).expect("the frame's JSON");
+    assert_eq!(frame["type"], "message");
+    assert_eq!(frame["message"]["text"], "traced");
+
+    assert_eq!(next_message(&mut socket).await.1.as_deref(), Some("traced"));
+    eventually("the delivery is timed", async || {
+        scrape(&app)
+            .await
+            .contains("realtime_delivery_seconds_count")
     })
     .await;
 }

@@ -335,14 +335,15 @@ async fn a_notification_is_published_on_the_users_channel_across_instances() {
         .subscribe(&format!("user:{}", ann.user.id))
         .await;
     app.login_from("ann", "Tablet/2.0").await;
-    let message = tokio::time::timeout(
-        std::time::Duration::from_secs(30),
-        channel.recv_json::<serde_json::Value>(),
-    )
-    .await
-    .expect("published in time")
-    .expect("channel open")
-    .expect("json");
+    let payload = tokio::time::timeout(std::time::Duration::from_secs(30), channel.recv())
+        .await
+        .expect("published in time")
+        .expect("channel open");
+    let (envelope, frame) =
+        agora_server::notifications::events::open(&payload).expect("an event envelope");
+    // The delivery job continues the login's trace.
+    assert!(envelope.traceparent.is_some(), "{envelope:?}");
+    let message: serde_json::Value = serde_json::from_str(frame).expect("json");
     assert_eq!(message["type"], "notification");
     assert_eq!(message["change"], "created");
     assert_eq!(message["notification"]["kind"], "new_login");
