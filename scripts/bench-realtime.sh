@@ -7,8 +7,8 @@
 #   1. memory per idle authenticated socket: the first instance's RSS growth over
 #      BENCH_CONNECTIONS (10,000) sockets of a tenth as many users, all held open at once;
 #   2. send → delivered across instances: direct messages sent over sockets on the first
-#      instance to recipients on the second, for 10 s at a quarter of BENCH_RATE (1,000)
-#      messages/s, then at BENCH_RATE (where the knee is on this machine);
+#      instance to recipients on the second, for 10 s each at a quarter, half and all of
+#      BENCH_RATE (1,000) messages/s, to show where the knee is on this machine;
 #   3. fan-out: a 100-member group, members' sockets alternating between the instances.
 # Figures go to stdout and target/bench/realtime.txt. Raises the open-file limit first: each
 # socket is a descriptor in the server and one in the benchmark.
@@ -41,6 +41,7 @@ export AGORA_RATE_LIMITS__WRITE_PER_USER__REQUESTS=1000000000
 export AGORA_AUTH__ARGON2_MEMORY_KIB=1024 AGORA_AUTH__ARGON2_ITERATIONS=1
 export AGORA_REALTIME__MAX_CONNECTIONS_PER_USER=1000
 pids=()
+rm -f "$out"/realtime-server-*.log
 start() {
   AGORA_HTTP__BIND="127.0.0.1:$1" $agora serve >>"$out/realtime-server-$1.log" 2>&1 &
   pids+=($!)
@@ -56,7 +57,9 @@ a=http://127.0.0.1:18181 b=http://127.0.0.1:18182
 {
   echo "# $(date -u +%FT%TZ) $(nproc) cores; release build; PostgreSQL + Redis on loopback"
   $bench --host "$a" connections --count "$connections" --users "$((connections / 10))" --hold-secs 10 --server-pid "${pids[0]}"
-  $bench --host "$a" --host "$b" delivery --pairs 100 --rate "$((rate / 4))" --seconds 10
-  $bench --host "$a" --host "$b" delivery --pairs 100 --rate "$rate" --seconds 10
+  for r in $((rate / 4)) $((rate / 2)) "$rate"; do
+    $bench --host "$a" --host "$b" delivery --pairs 100 --rate "$r" --seconds 10
+  done
   $bench --host "$a" --host "$b" fanout --members 100 --messages 100 --rate 10
+  echo "server warnings: $(cat "$out"/realtime-server-*.log | grep -c '"level":"WARN"') (logs in $out/realtime-server-*.log)"
 } | tee "$out/realtime.txt"

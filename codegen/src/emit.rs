@@ -400,16 +400,22 @@ pub(crate) fn api(ops: &[Prepared], options: &crate::Options) -> TokenStream {
                     let span = call.span();
                     #[allow(unused_mut)]
                     let mut socket = ::agora_api::rt::accept_websocket(upgraded).await;
-                    let result = async {
+                    // Boxed: authentication is done before the socket's long life, and inline its
+                    // state would be reserved in every connection's future.
+                    let result = Box::pin(async {
                         #authenticate
                         #(#unwraps)*
                         Ok((ctx, #(#arg_idents),*))
-                    }.instrument(span.clone()).await;
+                    }.instrument(span.clone())).await;
                     match result {
                         Err(failure) => call.reject_channel(socket, failure).await,
                         Ok((ctx, #(#arg_idents),*)) => {
                             #wrap
-                            let outcome = rqctx.context().service.#name(&ctx, #(#arg_idents,)* socket).instrument(span).await;
+                            // The request is not needed for the socket's life, and its headers
+                            // keep the connection's whole HTTP read buffer alive.
+                            let server = ::std::sync::Arc::clone(&rqctx.server);
+                            drop(rqctx);
+                            let outcome = server.private.service.#name(&ctx, #(#arg_idents,)* socket).instrument(span).await;
                             call.finish_channel(outcome)
                         }
                     }

@@ -247,7 +247,9 @@ async fn serve(
     if drain.borrow_and_update().is_some() {
         return Ending::RESTART;
     }
-    let Some(count) = gateway.leases.acquire(me, connection_id).await else {
+    // Boxed, like every large await before or after the loop: the loop's state is what every
+    // idle connection holds for its whole life.
+    let Some(count) = Box::pin(gateway.leases.acquire(me, connection_id)).await else {
         return Ending {
             code: close::TOO_MANY_CONNECTIONS,
             reason: "the user holds the most connections allowed",
@@ -290,8 +292,10 @@ async fn serve(
                     last_alive = Instant::now();
                     // Each client frame is its own trace (a socket lives for hours): what it
                     // publishes carries that trace to the recipients' deliveries.
+                    // Boxed: a frame's work (a chat send, a replay) is a large future, and
+                    // inline it would be reserved in every idle connection's state.
                     let trace = agora_api::rt::TraceContext::new_root();
-                    if let Err(ending) = trace.scope(conn.inbound(inbound)).await {
+                    if let Err(ending) = Box::pin(trace.scope(conn.inbound(inbound))).await {
                         break ending;
                     }
                 }
@@ -343,7 +347,7 @@ async fn serve(
             }
         },
     };
-    lease.release().await;
+    Box::pin(lease.release()).await;
     ending
 }
 

@@ -19,6 +19,7 @@
 mod config;
 mod connection;
 mod presence;
+mod revoked;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,16 +57,21 @@ impl Counts {
         metrics::gauge!("realtime_online_users").set(users.len() as f64);
     }
 
-    /// One lease of `user` fewer here.
-    pub(crate) fn user_out(&self, user: uuid::Uuid) {
+    /// One lease of `user` fewer here; whether it was their last one here.
+    pub(crate) fn user_out(&self, user: uuid::Uuid) -> bool {
         let mut users = self.users();
-        if let Some(held) = users.get_mut(&user) {
-            *held -= 1;
-            if *held == 0 {
-                users.remove(&user);
+        let last = match users.get_mut(&user) {
+            Some(held) if *held > 1 => {
+                *held -= 1;
+                false
             }
-        }
+            _ => {
+                users.remove(&user);
+                true
+            }
+        };
         metrics::gauge!("realtime_online_users").set(users.len() as f64);
+        last
     }
 
     fn local_users(&self) -> usize {
@@ -138,6 +144,8 @@ impl Gateway {
             limits.max_connections_per_user,
             counts.clone(),
         );
+        let drain = watch::channel(None).0;
+        revoked::watch(parts.db.clone(), parts.kv.clone(), drain.subscribe());
         Gateway {
             chat: parts.chat,
             db: parts.db,
@@ -148,7 +156,7 @@ impl Gateway {
             leases,
             counts,
             limits,
-            drain: watch::channel(None).0,
+            drain,
         }
     }
 

@@ -24,6 +24,13 @@ use super::Counts;
 /// How many heartbeat intervals a lease outlives its last renewal.
 const LEASE_HEARTBEATS: u32 = 3;
 
+/// Lease admissions and releases in flight to Redis at once. A connect storm or a mass
+/// disconnect (a load balancer dropping thousands of sockets) would otherwise put thousands of
+/// commands on the connection at the same moment, the last of them past the command timeout,
+/// and trip the breaker for everything else; queued here, each waits its turn before its
+/// timeout starts.
+const IN_FLIGHT: usize = 64;
+
 /// The leases and presence of this instance's sockets.
 #[derive(Clone)]
 pub(crate) struct Leases {
@@ -32,6 +39,7 @@ pub(crate) struct Leases {
     ttl: Duration,
     max: usize,
     counts: Arc<Counts>,
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 fn set(user: Uuid) -> String {
@@ -52,12 +60,15 @@ impl Leases {
             ttl: heartbeat * LEASE_HEARTBEATS,
             max,
             counts,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT)),
         }
     }
 
     /// Takes a lease for a new socket: the user's socket count with it, or `None` when the user
     /// holds the most sockets allowed.
     pub(crate) async fn acquire(&self, user: Uuid, connection: Uuid) -> Option<usize> {
+        // Never closed, so the permit is always granted.
+        let _turn = self.in_flight.acquire().await.ok();
         let admitted = self
             .kv
             .presence()
@@ -83,15 +94,18 @@ impl Leases {
 
     /// Gives a socket's lease back; whether the user has no socket left.
     pub(crate) async fn release(&self, user: Uuid, connection: Uuid) -> bool {
+        let _turn = self.in_flight.acquire().await.ok();
         let set = set(user);
         self.kv
             .presence()
             .remove(&set, &connection.to_string())
             .await;
         self.counts.leases.fetch_sub(1, Ordering::Relaxed);
-        self.counts.user_out(user);
+        let last_here = self.counts.user_out(user);
         metrics::gauge!("realtime_leases").decrement(1.0);
-        self.kv.presence().members(&set).await.is_empty()
+        // A user with another socket here is online: no need to ask Redis (which a mass
+        // disconnect would otherwise flood with reads).
+        last_here && self.kv.presence().members(&set).await.is_empty()
     }
 
     /// Whether each user has a socket open anywhere.

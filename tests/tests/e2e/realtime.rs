@@ -413,6 +413,40 @@ e2e_both_backends!(
     }
 );
 
+/// With Redis cut, the revocation broadcast does not leave the revoking instance: the other
+/// reads the revoked sessions from the shared database instead and closes the socket all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_down_a_logout_still_closes_the_sessions_socket_on_the_other_instance() {
+    let Some((_db, _redis, proxy, one, two)) =
+        crate::revocation::two_instances("realtime_revocation_redis_down", true).await
+    else {
+        return;
+    };
+    let proxy = proxy.expect("proxy");
+    let ann = one.register("ann").await;
+    let token = &ann.tokens.access_token;
+    let mut on_two = connect(&two, token).await;
+    proxy.refuse_new(true);
+    proxy.cut();
+    for app in [&one, &two] {
+        let mut noticed = false;
+        for _ in 0..100 {
+            if crate::support::redis_state(app).await != "up" {
+                noticed = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(noticed, "the outage is noticed");
+    }
+    one.client_with_token(token)
+        .logout()
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(close_code(&mut on_two).await, Some(1008));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_logout_on_one_instance_closes_the_sessions_socket_on_the_other() {
     let Some((_db, _redis, _, one, two)) =
