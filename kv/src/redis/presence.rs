@@ -223,15 +223,12 @@ impl RedisPresence {
         self.flush_pending().await;
         let result = self
             .core
-            .run("presence.add", |mut conn| {
-                let key = key.clone();
-                async move {
-                    ADD.key(&key)
-                        .arg(member)
-                        .arg(millis(ttl))
-                        .invoke_async::<i64>(&mut conn)
-                        .await
-                }
+            .run("presence.add", |mut conn| async move {
+                ADD.key(&key)
+                    .arg(member)
+                    .arg(millis(ttl))
+                    .invoke_async::<i64>(&mut conn)
+                    .await
             })
             .await;
         self.fallback.add(set, member, ttl).await;
@@ -254,17 +251,14 @@ impl RedisPresence {
         self.flush_pending().await;
         let result = self
             .core
-            .run("presence.admit", |mut conn| {
-                let key = key.clone();
-                async move {
-                    ADMIT
-                        .key(&key)
-                        .arg(member)
-                        .arg(millis(ttl))
-                        .arg(max)
-                        .invoke_async::<i64>(&mut conn)
-                        .await
-                }
+            .run("presence.admit", |mut conn| async move {
+                ADMIT
+                    .key(&key)
+                    .arg(member)
+                    .arg(millis(ttl))
+                    .arg(max)
+                    .invoke_async::<i64>(&mut conn)
+                    .await
             })
             .await;
         match result {

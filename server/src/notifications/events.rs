@@ -33,14 +33,6 @@ pub struct Envelope {
 }
 
 impl Envelope {
-    /// Stamped now, in the current operation's trace ([`TraceContext::current`]).
-    fn now() -> Self {
-        Envelope {
-            traceparent: TraceContext::current().map(|t| t.child_traceparent()),
-            published_at_us: now_us(),
-        }
-    }
-
     /// How long ago it was published (zero if the clocks disagree the other way).
     pub fn age(&self) -> std::time::Duration {
         std::time::Duration::from_micros(now_us().saturating_sub(self.published_at_us))
@@ -69,14 +61,39 @@ pub fn open(payload: &[u8]) -> Option<(Envelope, &str)> {
     Some((envelope, frame))
 }
 
-/// Publishes one server frame on each of `users`' channels (encoded once, published
-/// concurrently: a group's members do not wait for each other).
+/// Publishes one server frame on each of `users`' channels, in the current operation's trace.
 pub(crate) async fn publish_frame(
     kv: &agora_kv::Kv,
     users: &[uuid::Uuid],
     frame: &types::ServerFrame,
 ) {
-    let payload = match serde_json::to_vec(frame).and_then(|f| seal(&Envelope::now(), &f)) {
+    let traceparent = TraceContext::current().map(|t| t.child_traceparent());
+    publish(kv, users, serde_json::to_vec(frame), traceparent).await;
+}
+
+/// Publishes `event` on `user`'s channel, in the trace `traceparent` names.
+pub(crate) async fn publish_event(
+    kv: &agora_kv::Kv,
+    user: uuid::Uuid,
+    event: &UserEvent<'_>,
+    traceparent: Option<String>,
+) {
+    publish(kv, &[user], serde_json::to_vec(event), traceparent).await;
+}
+
+/// Seals `body` once and publishes it on each of `users`' channels concurrently (a group's
+/// members do not wait for each other).
+async fn publish(
+    kv: &agora_kv::Kv,
+    users: &[uuid::Uuid],
+    body: Result<Vec<u8>, serde_json::Error>,
+    traceparent: Option<String>,
+) {
+    let envelope = Envelope {
+        traceparent,
+        published_at_us: now_us(),
+    };
+    let payload = match body.and_then(|b| seal(&envelope, &b)) {
         Ok(p) => p,
         Err(e) => {
             tracing::warn!(error = %e, "cannot encode a real-time event");
@@ -91,25 +108,6 @@ pub(crate) async fn publish_frame(
             .map(|channel| broker.publish(channel, payload.clone())),
     )
     .await;
-}
-
-/// Publishes `event` on `user`'s channel, in the trace `traceparent` names.
-pub(crate) async fn publish_event(
-    kv: &agora_kv::Kv,
-    user: uuid::Uuid,
-    event: &UserEvent<'_>,
-    traceparent: Option<String>,
-) {
-    let envelope = Envelope {
-        traceparent,
-        published_at_us: now_us(),
-    };
-    match serde_json::to_vec(event).and_then(|e| seal(&envelope, &e)) {
-        Ok(payload) => {
-            kv.broker().publish(&user_channel(user), payload).await;
-        }
-        Err(e) => tracing::warn!(error = %e, "cannot encode the notification event"),
-    }
 }
 
 /// Whether the notification is new or an existing one that someone joined.
