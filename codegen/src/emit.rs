@@ -8,7 +8,7 @@ use quote::{format_ident, quote};
 use serde_json::Value;
 use typify::TypeSpace;
 
-use crate::model::{Operation, ParamLocation, Success};
+use crate::model::{FramePolicies, FramePolicy, Operation, ParamLocation, Success};
 use crate::validator::Validators;
 use crate::{Fail, add_type, schema_impl};
 
@@ -262,6 +262,47 @@ fn preflights(
     }
 }
 
+/// `Some("…")` or `None`.
+fn opt_str(v: &Option<String>) -> TokenStream {
+    match v {
+        Some(s) => quote!(Some(#s)),
+        None => quote!(None),
+    }
+}
+
+/// A `FramePolicy` value.
+fn frame_policy_literal(p: &FramePolicy) -> TokenStream {
+    let name = &p.name;
+    let (rate_limit, feature) = (opt_str(&p.rate_limit), opt_str(&p.feature));
+    quote!(::agora_api::rt::FramePolicy { name: #name, rate_limit: #rate_limit, feature: #feature })
+}
+
+/// `PolicedFrame` for a channel's client frame type: each kind of frame's `x-agora-*` policy,
+/// which the frame stream enforces before the service sees the frame.
+fn frame_policy_impl(client: &Ident, policies: &FramePolicies) -> TokenStream {
+    let body = match policies {
+        FramePolicies::Single(p) => {
+            let policy = frame_policy_literal(p);
+            quote!(&#policy)
+        }
+        FramePolicies::Variants(variants) => {
+            let arms = variants.iter().map(|p| {
+                let variant = format_ident!("{}", p.schema);
+                let policy = frame_policy_literal(p);
+                quote!(Self::#variant(_) => &#policy,)
+            });
+            quote!(match self { #(#arms)* })
+        }
+    };
+    quote! {
+        impl ::agora_api::rt::PolicedFrame for types::#client {
+            fn policy(&self) -> &'static ::agora_api::rt::FramePolicy {
+                #body
+            }
+        }
+    }
+}
+
 /// The service trait, the Dropshot trait, the adapter and the entry points.
 pub(crate) fn api(ops: &[Prepared], options: &crate::Options) -> TokenStream {
     let service = format_ident!("{}", options.service_trait);
@@ -278,6 +319,8 @@ pub(crate) fn api(ops: &[Prepared], options: &crate::Options) -> TokenStream {
     let mut impl_methods = Vec::new();
     let mut statics = Vec::new();
     let mut operation_refs = Vec::new();
+    // Client frame types whose policy is emitted (two channels may share one).
+    let mut policed = std::collections::BTreeSet::new();
 
     for p in ops {
         let op = &p.op;
@@ -285,14 +328,10 @@ pub(crate) fn api(ops: &[Prepared], options: &crate::Options) -> TokenStream {
         let docs = doc_attrs(op);
         let op_static = format_ident!("OP_{}", op.id.to_uppercase());
         let (id, method, route, secured) = (&op.id, &op.method, &op.path, op.secured);
-        let opt = |v: &Option<String>| match v {
-            Some(s) => quote!(Some(#s)),
-            None => quote!(None),
-        };
         let (role, rate_limit, feature) = (
-            opt(&op.policy.role),
-            opt(&op.policy.rate_limit),
-            opt(&op.policy.feature),
+            opt_str(&op.policy.role),
+            opt_str(&op.policy.rate_limit),
+            opt_str(&op.policy.feature),
         );
         statics.push(quote! {
             static #op_static: ::agora_api::rt::Operation = ::agora_api::rt::Operation {
@@ -343,9 +382,20 @@ pub(crate) fn api(ops: &[Prepared], options: &crate::Options) -> TokenStream {
                 Some(frames) => {
                     let client = format_ident!("{}", frames.client);
                     let server = format_ident!("{}", frames.server);
+                    if policed.insert(frames.client.clone()) {
+                        statics.push(frame_policy_impl(&client, &frames.client_policy));
+                    }
+                    let caller = if op.secured {
+                        quote!(Some(&ctx.principal))
+                    } else {
+                        quote!(None)
+                    };
                     (
                         quote!(::agora_api::rt::FrameSocket<types::#client, types::#server>),
-                        quote!(let socket = ::agora_api::rt::FrameSocket::new(socket);),
+                        quote! {
+                            let guard = rqctx.context().frame_guard(#caller, ctx.client_ip);
+                            let socket = ::agora_api::rt::FrameSocket::new(socket, guard);
+                        },
                     )
                 }
                 None => (quote!(::agora_api::rt::WebSocket), quote!()),
@@ -486,9 +536,32 @@ pub(crate) fn api(ops: &[Prepared], options: &crate::Options) -> TokenStream {
             ops.iter().filter_map(|p| f(&p.op)).collect();
         set.into_iter().cloned().collect::<Vec<String>>()
     };
+    let frame_policies: Vec<(&String, &FramePolicy)> = ops
+        .iter()
+        .filter_map(|p| Some((&p.op.id, p.op.frames.as_ref()?)))
+        .flat_map(|(id, frames)| {
+            let policies = match &frames.client_policy {
+                FramePolicies::Single(p) => std::slice::from_ref(p),
+                FramePolicies::Variants(v) => v.as_slice(),
+            };
+            policies.iter().map(move |p| (id, p))
+        })
+        .collect();
+    let with_frames = |mut ops: Vec<String>, f: fn(&FramePolicy) -> Option<&String>| {
+        ops.extend(frame_policies.iter().filter_map(|(_, p)| f(p)).cloned());
+        ops.sort();
+        ops.dedup();
+        ops
+    };
     let roles = names(|o| o.policy.role.as_ref());
-    let classes = names(|o| o.policy.rate_limit.as_ref());
-    let features = names(|o| o.policy.feature.as_ref());
+    let classes = with_frames(names(|o| o.policy.rate_limit.as_ref()), |p| {
+        p.rate_limit.as_ref()
+    });
+    let features = with_frames(names(|o| o.policy.feature.as_ref()), |p| p.feature.as_ref());
+    let client_frames = frame_policies.iter().map(|(id, p)| {
+        let policy = frame_policy_literal(p);
+        quote!((#id, #policy))
+    });
 
     let service_doc = format!(
         "The operations of the contract, one method per `operationId`. Backend developers implement this;\n \
@@ -504,11 +577,15 @@ pub(crate) fn api(ops: &[Prepared], options: &crate::Options) -> TokenStream {
         /// Every operation of the contract with its security and policy, in document order (the
         /// authorization sweep and the policy golden file iterate over it).
         pub static OPERATIONS: &[&::agora_api::rt::Operation] = &[#(#operation_refs),*];
+        /// Every kind of client frame of every channel with its policy (`x-agora-*` on the
+        /// frame's schema), by the channel's operationId, in document order.
+        pub static CLIENT_FRAMES: &[(&str, ::agora_api::rt::FramePolicy)] = &[#(#client_frames),*];
         /// Every `x-agora-role` the contract uses.
         pub const ROLES: &[&str] = &[#(#roles),*];
-        /// Every `x-agora-rate-limit` class the contract uses; the server must budget each one.
+        /// Every `x-agora-rate-limit` class the contract uses (on operations and client frames);
+        /// the server must budget each one.
         pub const RATE_LIMIT_CLASSES: &[&str] = &[#(#classes),*];
-        /// Every `x-agora-feature` the contract uses.
+        /// Every `x-agora-feature` the contract uses (on operations and client frames).
         pub const FEATURES: &[&str] = &[#(#features),*];
 
         #[doc = #service_doc]

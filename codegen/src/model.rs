@@ -92,6 +92,30 @@ pub(crate) struct Frames {
     pub client: String,
     /// What the server sends.
     pub server: String,
+    /// The policy of each kind of client frame (`x-agora-rate-limit` and `x-agora-feature` on
+    /// the frame's schema), enforced before the service sees a frame.
+    pub client_policy: FramePolicies,
+}
+
+/// Where a client frame's policy comes from: one per `oneOf` branch of the client frame schema,
+/// or the schema's own when it is a single kind of frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FramePolicies {
+    /// The client frame schema is a `oneOf`; one entry per branch, in the contract's order.
+    Variants(Vec<FramePolicy>),
+    /// The client frame schema is one kind of frame.
+    Single(FramePolicy),
+}
+
+/// One kind of client frame and what spending or gating it takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FramePolicy {
+    /// The branch's component schema (typify names the enum variant after it).
+    pub schema: String,
+    /// The frame's `type` (the discriminator value), for metrics and logs.
+    pub name: String,
+    pub rate_limit: Option<String>,
+    pub feature: Option<String>,
 }
 
 /// One entry of `x-agora-close-codes`.
@@ -150,10 +174,96 @@ fn frames(
             "unknown key; frames have `client` and `server`",
         ));
     }
+    let client = side("client")?;
+    let client_policy = client_policies(&client, components)?;
     Ok(Some(Frames {
-        client: side("client")?,
+        client,
         server: side("server")?,
+        client_policy,
     }))
+}
+
+/// The `x-agora-*` keys a client frame's schema may carry.
+const FRAME_EXTENSIONS: &[&str] = &["x-agora-rate-limit", "x-agora-feature"];
+
+/// Reads the policy of each kind of client frame from its component schema.
+fn client_policies(
+    client: &str,
+    components: &serde_json::Map<String, Value>,
+) -> Result<FramePolicies, At> {
+    let cptr = format!("/components/schemas/{client}");
+    // `side` checked that the schema exists.
+    let schema = components.get(client).unwrap_or(&Value::Null);
+    let Some(branches) = schema.get("oneOf").and_then(Value::as_array) else {
+        return frame_policy(client, client, schema, &cptr).map(FramePolicies::Single);
+    };
+    let mapping = schema
+        .pointer("/discriminator/mapping")
+        .and_then(Value::as_object);
+    let mut policies = Vec::with_capacity(branches.len());
+    for (i, branch) in branches.iter().enumerate() {
+        let bptr = format!("{cptr}/oneOf/{i}");
+        let reference = branch.get("$ref").and_then(Value::as_str);
+        let Some((name, target)) = reference
+            .and_then(|r| r.strip_prefix("#/components/schemas/"))
+            .and_then(|n| components.get(n).map(|target| (n, target)))
+        else {
+            return Err(At::new(
+                bptr,
+                "each kind of client frame must be a $ref to a component schema (its policy \
+                 lives there)",
+            ));
+        };
+        // The frame's `type`: the discriminator value mapped to this branch, else the single
+        // value its `type` property allows, else the schema's name.
+        let tag = mapping
+            .and_then(|m| {
+                m.iter()
+                    .find(|(_, target)| target.as_str() == reference)
+                    .map(|(tag, _)| tag.clone())
+            })
+            .or_else(|| {
+                target
+                    .pointer("/properties/type/enum/0")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| name.to_owned());
+        policies.push(frame_policy(
+            name,
+            &tag,
+            target,
+            &format!("/components/schemas/{name}"),
+        )?);
+    }
+    Ok(FramePolicies::Variants(policies))
+}
+
+fn frame_policy(
+    schema_name: &str,
+    tag: &str,
+    schema: &Value,
+    ptr: &str,
+) -> Result<FramePolicy, At> {
+    if let Some(map) = schema.as_object()
+        && let Some(key) = map
+            .keys()
+            .find(|k| k.starts_with("x-agora-") && !FRAME_EXTENSIONS.contains(&k.as_str()))
+    {
+        return Err(At::new(
+            format!("{ptr}/{key}"),
+            format!(
+                "unknown client frame extension {key:?}; known: {}",
+                FRAME_EXTENSIONS.join(", ")
+            ),
+        ));
+    }
+    Ok(FramePolicy {
+        schema: schema_name.to_owned(),
+        name: tag.to_owned(),
+        rate_limit: crate::policy::snake_name(schema, ptr, "x-agora-rate-limit")?,
+        feature: crate::policy::snake_name(schema, ptr, "x-agora-feature")?,
+    })
 }
 
 /// Reads `x-agora-close-codes`: a list of `{code, name, description}` with unique codes and

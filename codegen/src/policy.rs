@@ -93,6 +93,11 @@ pub(crate) fn read(
     })
 }
 
+/// The snake_case name at `key` of `value` (an operation, or a client frame's schema), if any.
+pub(crate) fn snake_name(value: &Value, ptr: &str, key: &str) -> Result<Option<String>, At> {
+    name(value, ptr, key, is_snake)
+}
+
 fn name(op: &Value, ptr: &str, key: &str, valid: fn(&str) -> bool) -> Result<Option<String>, At> {
     match op.get(key) {
         None => Ok(None),

@@ -76,6 +76,61 @@ fn get(extra: &str, response_schema: &str) -> String {
     )
 }
 
+/// A public WebSocket channel whose frames are [`FRAMES`].
+fn channel() -> String {
+    r##"  /ws:
+    get:
+      operationId: ws
+      security: []
+      x-dropshot-websocket: {}
+      x-agora-frames:
+        client: {$ref: "#/components/schemas/In"}
+        server: {$ref: "#/components/schemas/Ping"}
+      responses:
+        "101": {description: upgrade}
+        "4XX": {$ref: "#/components/responses/E"}"##
+        .to_owned()
+}
+
+/// Client frames with a policy: `say` spends `chat` and is gated by `chat`, `ping` has none.
+const FRAMES: &str = r##"    In:
+      oneOf:
+        - $ref: "#/components/schemas/Ping"
+        - $ref: "#/components/schemas/Say"
+      discriminator:
+        propertyName: type
+        mapping:
+          ping: "#/components/schemas/Ping"
+          say: "#/components/schemas/Say"
+    Ping:
+      type: object
+      required: [type]
+      properties:
+        type: {type: string, enum: [ping]}
+    Say:
+      x-agora-rate-limit: chat
+      x-agora-feature: chat
+      type: object
+      required: [type, text]
+      properties:
+        type: {type: string, enum: [say]}
+        text: {type: string}"##;
+
+#[test]
+fn client_frame_policies_come_from_the_frame_schemas() {
+    let code = generate("case.yaml", &doc(&channel(), FRAMES), &Options::default())
+        .expect("the channel generates");
+    let code: String = code.split_whitespace().collect();
+    for expected in [
+        r#"Self::Say(_)=>{&::agora_api::rt::FramePolicy{name:"say",rate_limit:Some("chat"),feature:Some("chat"),}}"#,
+        r#"Self::Ping(_)=>{&::agora_api::rt::FramePolicy{name:"ping",rate_limit:None,feature:None,}}"#,
+        r#"pubconstRATE_LIMIT_CLASSES:&[&str]=&["chat"]"#,
+        r#"pubconstFEATURES:&[&str]=&["chat"]"#,
+    ] {
+        assert!(code.contains(expected), "missing {expected} in\n{code}");
+    }
+}
+
 #[test]
 fn unsupported_constructs_name_their_pointer() {
     let ok_schema = r#"{type: string}"#;
@@ -151,6 +206,20 @@ fn unsupported_constructs_name_their_pointer() {
                 "  /x:\n    delete:\n      operationId: delete_x\n      security: [{b: []}]\n      responses:\n        \"204\": {description: ok}",
                 "",
             ),
+        ),
+        (
+            "unknown client frame extension",
+            doc(&channel(), FRAMES).replace("      x-agora-feature: chat\n", "      x-agora-gate: chat\n"),
+        ),
+        (
+            "client frame rate-limit class not snake_case",
+            doc(&channel(), FRAMES).replace("x-agora-rate-limit: chat", "x-agora-rate-limit: Chat"),
+        ),
+        (
+            "client frame branch not a ref",
+            doc(&channel(), FRAMES)
+                .replace("        - $ref: \"#/components/schemas/Ping\"", "        - {type: object}")
+                .replace(&FRAMES[FRAMES.find("      discriminator").unwrap_or(0)..FRAMES.find("    Ping:").unwrap_or(0)], ""),
         ),
         (
             "api key scheme",

@@ -159,8 +159,6 @@ pub async fn start(config: &Config) -> Result<RunningServer, StartError> {
             chat: chat.clone(),
             db: db.clone(),
             kv: kv.clone(),
-            rate_limits: limits.clone(),
-            features: features.clone(),
             authenticator: authenticator.clone(),
         },
         config.realtime,

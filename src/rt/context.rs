@@ -147,6 +147,21 @@ impl<S> ApiContext<S> {
         self
     }
 
+    /// What polices a channel socket's client frames (`x-agora-*` on the frames' schemas) for
+    /// `caller` (`None` on a public channel).
+    pub fn frame_guard(
+        &self,
+        caller: Option<&Principal>,
+        client_ip: IpAddr,
+    ) -> super::frames::FrameGuard {
+        super::frames::FrameGuard::new(
+            Arc::clone(&self.rate_limiter),
+            Arc::clone(&self.features),
+            caller,
+            client_ip,
+        )
+    }
+
     /// Sets the request-header limit.
     pub fn with_max_header_bytes(mut self, bytes: usize) -> Self {
         self.max_header_bytes = bytes;

@@ -4,8 +4,18 @@
 //!
 //! The socket splits into a [`FrameSink`] and a [`FrameStream`] so a service can write from one
 //! task (its bounded outbound queue) while it reads in another.
+//!
+//! Policy lives in the contract here too: a client frame's schema may declare
+//! `x-agora-rate-limit` and `x-agora-feature`, the generator copies them into
+//! [`PolicedFrame::policy`], and the stream enforces them (rate limit, then feature gate, the
+//! order operations use) before the service sees the frame — a refused frame arrives as
+//! [`Inbound::Refused`], for the service to answer. A service may also cap the frames one
+//! connection sends ([`FrameStream::limit_inbound`]), checked before a frame is even parsed.
 
 use std::marker::PhantomData;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
 
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
@@ -16,7 +26,10 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::WebSocket;
+use super::context::Principal;
+use super::error::ServiceError;
 use super::extract::ValidateJson;
+use super::policy::{FeatureFlags, FeatureState, RateLimiter, Subject};
 use super::validate::{Location, Violation, Violations};
 
 /// The largest frame a client may send (RFC 6455 close code 1009 beyond it).
@@ -25,8 +38,22 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// What arrived from the client.
 #[derive(Debug)]
 pub enum Inbound<C> {
-    /// A valid frame.
+    /// A valid frame its policy admits.
     Frame(C),
+    /// A valid frame its policy refused (its rate-limit budget is spent, or its feature is
+    /// off): the frame, for the answer to name it, and the error to answer with.
+    Refused {
+        /// The refused frame.
+        frame: C,
+        /// Why.
+        error: ServiceError,
+    },
+    /// A frame beyond the connection's inbound limit ([`FrameStream::limit_inbound`]), dropped
+    /// unread.
+    Throttled {
+        /// Seconds until the connection may send again.
+        retry_after_secs: u64,
+    },
     /// A text frame that is not a valid client frame: every problem, with pointers into it.
     Invalid(Vec<Violation>),
     /// A binary frame (the channel speaks JSON text).
@@ -50,9 +77,118 @@ pub enum SendError {
     Encode(#[from] serde_json::Error),
 }
 
+/// A kind of client frame's policy: its schema's `x-agora-rate-limit` and `x-agora-feature`,
+/// copied by the generator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FramePolicy {
+    /// The frame's `type`.
+    pub name: &'static str,
+    /// The budget each frame of this kind spends.
+    pub rate_limit: Option<&'static str>,
+    /// The flag that switches this kind of frame off.
+    pub feature: Option<&'static str>,
+}
+
+/// A client frame type whose kinds carry contract policy (implemented by the generator).
+pub trait PolicedFrame {
+    /// The policy of this frame's kind.
+    fn policy(&self) -> &'static FramePolicy;
+}
+
+/// What enforces frame policy on one socket: the server's policy sources and the caller.
+pub struct FrameGuard {
+    rate_limiter: Arc<dyn RateLimiter>,
+    features: Arc<dyn FeatureFlags>,
+    /// Boxed: every idle socket holds the guard.
+    caller: Option<Box<Principal>>,
+    subject: Subject,
+}
+
+impl std::fmt::Debug for FrameGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameGuard")
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FrameGuard {
+    /// A guard spending `rate_limiter` budgets and reading `features` for `caller` (`None` on
+    /// a public channel, whose budgets are per client address).
+    pub fn new(
+        rate_limiter: Arc<dyn RateLimiter>,
+        features: Arc<dyn FeatureFlags>,
+        caller: Option<&Principal>,
+        client_ip: IpAddr,
+    ) -> Self {
+        FrameGuard {
+            rate_limiter,
+            features,
+            subject: Subject {
+                user: caller.map(|p| p.user_id),
+                ip: client_ip,
+            },
+            caller: caller.map(|p| Box::new(p.clone())),
+        }
+    }
+
+    /// Rate limit, then feature gate: what operations are checked for, in the same order.
+    async fn check(&self, policy: &'static FramePolicy) -> Result<(), ServiceError> {
+        if let Some(class) = policy.rate_limit {
+            self.rate_limiter.consume(class, self.subject).await?;
+        }
+        if let Some(feature) = policy.feature
+            && let FeatureState::Off { retry_after_secs } =
+                self.features.state(feature, self.caller.as_deref()).await?
+        {
+            return Err(ServiceError::FeatureDisabled {
+                feature: feature.to_owned(),
+                retry_after_secs,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A token bucket of one connection's frames (not shared, so no lock).
+#[derive(Debug)]
+struct InboundBudget {
+    tokens: f64,
+    at: Instant,
+    rate: f64,
+    burst: f64,
+}
+
+impl InboundBudget {
+    fn new(per_sec: u32, burst: u32) -> Self {
+        let burst = f64::from(burst.max(1));
+        InboundBudget {
+            tokens: burst,
+            at: Instant::now(),
+            rate: f64::from(per_sec.max(1)),
+            burst,
+        }
+    }
+
+    /// Spends one frame; the seconds until one is available when none is.
+    fn spend(&mut self) -> Result<(), u64> {
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - self.tokens) / self.rate).ceil().max(1.0) as u64)
+        }
+    }
+}
+
 /// A channel socket of client frames `C` and server frames `S`.
 pub struct FrameSocket<C, S> {
     socket: WebSocket,
+    guard: FrameGuard,
     _frames: PhantomData<fn(S) -> C>,
 }
 
@@ -62,11 +198,12 @@ impl<C, S> std::fmt::Debug for FrameSocket<C, S> {
     }
 }
 
-impl<C: ValidateJson, S: Serialize> FrameSocket<C, S> {
-    /// Wraps an accepted socket.
-    pub fn new(socket: WebSocket) -> Self {
+impl<C: ValidateJson + PolicedFrame, S: Serialize> FrameSocket<C, S> {
+    /// Wraps an accepted socket whose frames `guard` polices.
+    pub fn new(socket: WebSocket, guard: FrameGuard) -> Self {
         FrameSocket {
             socket,
+            guard,
             _frames: PhantomData,
         }
     }
@@ -81,6 +218,8 @@ impl<C: ValidateJson, S: Serialize> FrameSocket<C, S> {
             },
             FrameStream {
                 stream,
+                guard: self.guard,
+                budget: None,
                 _frames: PhantomData,
             },
         )
@@ -143,6 +282,8 @@ pub(crate) fn close_reason(reason: &str) -> String {
 /// The reading half.
 pub struct FrameStream<C> {
     stream: SplitStream<WebSocket>,
+    guard: FrameGuard,
+    budget: Option<InboundBudget>,
     _frames: PhantomData<fn() -> C>,
 }
 
@@ -152,19 +293,40 @@ impl<C> std::fmt::Debug for FrameStream<C> {
     }
 }
 
-impl<C: ValidateJson> FrameStream<C> {
+impl<C: ValidateJson + PolicedFrame> FrameStream<C> {
+    /// Caps this connection's data frames (text or binary) at `per_sec`, with bursts of
+    /// `burst`; a frame beyond arrives as [`Inbound::Throttled`], unparsed.
+    pub fn limit_inbound(&mut self, per_sec: u32, burst: u32) {
+        self.budget = Some(InboundBudget::new(per_sec, burst));
+    }
+
     /// The next thing the client did.
     pub async fn next(&mut self) -> Inbound<C> {
-        match self.stream.next().await {
-            None => Inbound::Closed,
-            Some(Err(WsError::Capacity(_))) => Inbound::TooBig,
-            Some(Err(_)) => Inbound::Closed,
-            Some(Ok(Message::Text(text))) => parse(text.as_str()),
-            Some(Ok(Message::Binary(_))) => Inbound::Binary,
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => Inbound::Alive,
-            Some(Ok(Message::Close(_))) => Inbound::Closed,
+        let text = match self.stream.next().await {
+            None => return Inbound::Closed,
+            Some(Err(WsError::Capacity(_))) => return Inbound::TooBig,
+            Some(Err(_)) => return Inbound::Closed,
+            Some(Ok(Message::Text(text))) => Some(text),
+            Some(Ok(Message::Binary(_))) => None,
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => return Inbound::Alive,
+            Some(Ok(Message::Close(_))) => return Inbound::Closed,
             // Raw frames are never yielded when reading messages.
-            Some(Ok(Message::Frame(_))) => Inbound::Alive,
+            Some(Ok(Message::Frame(_))) => return Inbound::Alive,
+        };
+        if let Some(budget) = &mut self.budget
+            && let Err(retry_after_secs) = budget.spend()
+        {
+            return Inbound::Throttled { retry_after_secs };
+        }
+        let Some(text) = text else {
+            return Inbound::Binary;
+        };
+        match parse::<C>(text.as_str()) {
+            Inbound::Frame(frame) => match self.guard.check(frame.policy()).await {
+                Ok(()) => Inbound::Frame(frame),
+                Err(error) => Inbound::Refused { frame, error },
+            },
+            other => other,
         }
     }
 }
@@ -243,6 +405,13 @@ pub fn parse<C: ValidateJson>(text: &str) -> Inbound<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_inbound_budget_allows_its_burst_then_names_the_wait() {
+        let mut budget = InboundBudget::new(1, 3);
+        assert!((0..3).all(|_| budget.spend().is_ok()));
+        assert_eq!(budget.spend(), Err(1));
+    }
 
     #[test]
     fn close_reasons_fit_a_close_frame_on_a_character_boundary() {

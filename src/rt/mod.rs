@@ -25,7 +25,9 @@ pub use error::{
 pub use extract::{
     Checked, HeaderParams, JsonBody, PathParams, QueryParams, ValidateJson, ValidateParams,
 };
-pub use frames::{FrameSink, FrameSocket, FrameStream, Inbound};
+pub use frames::{
+    FrameGuard, FramePolicy, FrameSink, FrameSocket, FrameStream, Inbound, PolicedFrame,
+};
 pub use observe::{Call, Operation, accept_websocket};
 pub use policy::{Authorizer, FeatureFlags, FeatureState, PolicyFuture, RateLimiter, Subject};
 pub use respond::{Preflight, Reply, TextResponse};

@@ -102,9 +102,9 @@ fn compat_check_finds_no_break_either_way() {
     }
 }
 
-/// The golden list of every operation's security and policy (`x-agora-*`): a change to who may
-/// call what, which budget it spends or which flag gates it shows up in review as a diff of
-/// `snapshots/contract__policy.snap`.
+/// The golden list of every operation's security and policy (`x-agora-*`), and of every client
+/// frame's: a change to who may call what, which budget it spends or which flag gates it shows
+/// up in review as a diff of `snapshots/contract__policy.snap`.
 #[test]
 fn policy_golden_file() {
     let mut table = format!(
@@ -121,6 +121,19 @@ fn policy_golden_file() {
             op.role.unwrap_or("-"),
             op.rate_limit.unwrap_or("-"),
             op.feature.unwrap_or("-"),
+        ));
+    }
+    table.push_str(&format!(
+        "\n{:<24} {:<13} {:<11} {}\n",
+        "channel", "client frame", "rate_limit", "feature"
+    ));
+    for (channel, frame) in agora_api::CLIENT_FRAMES {
+        table.push_str(&format!(
+            "{:<24} {:<13} {:<11} {}\n",
+            channel,
+            frame.name,
+            frame.rate_limit.unwrap_or("-"),
+            frame.feature.unwrap_or("-"),
         ));
     }
     insta::assert_snapshot!("policy", table);

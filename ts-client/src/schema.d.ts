@@ -1402,6 +1402,12 @@ export interface paths {
          *     live delivery continues with no gap and no duplicate. The server pings every
          *     `heartbeat_interval_secs`; a client that answers nothing for two intervals is closed
          *     with 4002. The close codes are listed in `x-agora-close-codes`.
+         *     Each kind of client frame carries its own policy on its schema (`x-agora-rate-limit`,
+         *     `x-agora-feature`): a `send_message` frame spends the `chat` budget like
+         *     `send_message`, and while `chat` is switched off chat frames are answered with an
+         *     `error` frame (`feature_disabled`) — the socket stays open for notifications. Besides,
+         *     each connection may send a configured number of frames per second; beyond it frames
+         *     are dropped unread and answered `rate_limited`.
          */
         get: operations["connect_realtime"];
         put?: never;

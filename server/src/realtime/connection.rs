@@ -9,14 +9,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use agora_api::rt::frames::Inbound;
 use agora_api::rt::{
-    ApiFailure, FrameSink, FrameSocket, Principal, RequestCtx, ServiceError, Subject,
+    ApiFailure, FrameSink, FrameSocket, PolicedFrame as _, Principal, RequestCtx, ServiceError,
 };
 use agora_api::types;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::presence::Leases;
-use super::{Gateway, RealtimeConfig, close};
+use super::{Gateway, close};
 use crate::notifications::events::{self, Envelope, user_channel};
 
 /// How long a replay waits for room in the outbound queue before the client counts as slow.
@@ -121,40 +121,6 @@ struct Outgoing {
     published: Option<Box<Envelope>>,
 }
 
-/// A token bucket of client frames (one connection's; not shared, so no lock).
-struct Budget {
-    tokens: f64,
-    at: Instant,
-    rate: f64,
-    burst: f64,
-}
-
-impl Budget {
-    fn new(limits: &RealtimeConfig) -> Self {
-        let burst = f64::from(limits.inbound_burst);
-        Budget {
-            tokens: burst,
-            at: Instant::now(),
-            rate: f64::from(limits.inbound_frames_per_sec),
-            burst,
-        }
-    }
-
-    /// Spends one frame; the seconds until one is available when none is.
-    fn spend(&mut self) -> Result<(), u64> {
-        let now = Instant::now();
-        self.tokens =
-            (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
-        self.at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(((1.0 - self.tokens) / self.rate).ceil().max(1.0) as u64)
-        }
-    }
-}
-
 /// The state the reader loop keeps.
 struct Connection<'a> {
     gateway: &'a Gateway,
@@ -164,7 +130,6 @@ struct Connection<'a> {
     /// dropped).
     delivered: HashMap<Uuid, i64>,
     invalid_in_a_row: u32,
-    budget: Budget,
     /// The session whose revocation closes the socket (a `reauth` may move it).
     session: String,
     /// When the socket's token expires.
@@ -179,7 +144,8 @@ pub(super) async fn run(
     let _live = Live::start(gateway.counts.clone());
     let limits = gateway.limits;
     let connection_id = Uuid::now_v7();
-    let (sink, stream) = socket.split();
+    let (sink, mut stream) = socket.split();
+    stream.limit_inbound(limits.inbound_frames_per_sec, limits.inbound_burst);
     let (queue, outbound) = mpsc::channel(limits.queue_frames.max(1));
     let bytes = Arc::new(AtomicUsize::new(0));
     let (end_tx, end_rx) = oneshot::channel();
@@ -201,7 +167,6 @@ pub(super) async fn run(
         },
         delivered: HashMap::new(),
         invalid_in_a_row: 0,
-        budget: Budget::new(&limits),
         session: ctx.principal.session_id.to_string(),
         expires: ctx.principal.expires_at.map(deadline_of),
     };
@@ -510,26 +475,29 @@ impl Connection<'_> {
     }
 
     async fn inbound(&mut self, inbound: Inbound<types::ClientFrame>) -> Result<(), Ending> {
-        if matches!(
-            inbound,
-            Inbound::Frame(_) | Inbound::Invalid(_) | Inbound::Binary
-        ) && let Err(retry_after_secs) = self.budget.spend()
-        {
-            // Dropped unread: a client flooding frames gets one refusal per frame, and if it
-            // does not read those either, its queue fills and it is closed as a slow consumer.
-            return self.refuse(
-                ServiceError::RateLimited {
-                    message: "too many frames on this connection".into(),
-                    retry_after_secs,
-                    policy: None,
-                },
-                None,
-            );
-        }
         let frame = match inbound {
             Inbound::Frame(frame) => {
                 self.invalid_in_a_row = 0;
                 frame
+            }
+            // The frame's contract policy (its rate-limit class, its feature gate) refused it.
+            Inbound::Refused { frame, error } => {
+                self.invalid_in_a_row = 0;
+                metrics::counter!("realtime_frames_in_total", "type" => frame.policy().name)
+                    .increment(1);
+                return self.refuse(error, client_message_id(&frame));
+            }
+            // Dropped unread: a client flooding frames gets one refusal per frame, and if it
+            // does not read those either, its queue fills and it is closed as a slow consumer.
+            Inbound::Throttled { retry_after_secs } => {
+                return self.refuse(
+                    ServiceError::RateLimited {
+                        message: "too many frames on this connection".into(),
+                        retry_after_secs,
+                        policy: None,
+                    },
+                    None,
+                );
             }
             Inbound::Invalid(violations) => {
                 return self.invalid(ServiceError::invalid(violations));
@@ -551,20 +519,7 @@ impl Connection<'_> {
             }
             Inbound::Closed => return Err(Ending::CLIENT_CLOSED),
         };
-        metrics::counter!("realtime_frames_in_total", "type" => frame_type(&frame)).increment(1);
-        if !matches!(
-            frame,
-            types::ClientFrame::PingFrame(_)
-                | types::ClientFrame::AuthFrame(_)
-                | types::ClientFrame::ReauthFrame(_)
-        ) && let Err(e) = self.chat_enabled().await
-        {
-            let id = match &frame {
-                types::ClientFrame::SendMessageFrame(f) => Some(f.client_message_id.clone()),
-                _ => None,
-            };
-            return self.refuse(e, id);
-        }
+        metrics::counter!("realtime_frames_in_total", "type" => frame.policy().name).increment(1);
         match frame {
             types::ClientFrame::PingFrame(_) => {
                 self.send(&types::ServerFrame::PongFrame(types::PongFrame {
@@ -640,25 +595,6 @@ impl Connection<'_> {
         }))
     }
 
-    /// Chat frames answer `feature_disabled` while the `chat` flag is off, as the chat
-    /// operations do.
-    async fn chat_enabled(&self) -> Result<(), ServiceError> {
-        match self
-            .gateway
-            .features
-            .state("chat", Some(&self.ctx.principal))
-            .await?
-        {
-            agora_api::rt::FeatureState::On => Ok(()),
-            agora_api::rt::FeatureState::Off { retry_after_secs } => {
-                Err(ServiceError::FeatureDisabled {
-                    feature: "chat".into(),
-                    retry_after_secs,
-                })
-            }
-        }
-    }
-
     fn invalid(&mut self, error: ServiceError) -> Result<(), Ending> {
         self.invalid_in_a_row += 1;
         if self.invalid_in_a_row >= self.gateway.limits.invalid_frames {
@@ -670,19 +606,10 @@ impl Connection<'_> {
         self.refuse(error, None)
     }
 
-    /// A `send_message` frame: the same budget and rules as the REST operation. The stored
-    /// message reaches this socket like every member's, through the broker.
+    /// A `send_message` frame: the same rules as the REST operation (its budget, like the
+    /// operation's, was spent by the frame's contract policy). The stored message reaches this
+    /// socket like every member's, through the broker.
     async fn send_message(&mut self, f: types::SendMessageFrame) -> Result<(), ServiceError> {
-        self.gateway
-            .rate_limits
-            .consume(
-                "chat",
-                Subject {
-                    user: Some(self.me()),
-                    ip: self.ctx.client_ip,
-                },
-            )
-            .await?;
         let body = types::MessageCreate {
             text: f.text,
             client_message_id: f.client_message_id,
@@ -811,16 +738,11 @@ impl Connection<'_> {
     }
 }
 
-/// The client frame's `type`, for the metric (a closed list).
-fn frame_type(frame: &types::ClientFrame) -> &'static str {
+/// The id a refusal of `frame` names, so the client knows which send failed.
+fn client_message_id(frame: &types::ClientFrame) -> Option<types::ClientMessageId> {
     match frame {
-        types::ClientFrame::PingFrame(_) => "ping",
-        types::ClientFrame::ResumeFrame(_) => "resume",
-        types::ClientFrame::SendMessageFrame(_) => "send_message",
-        types::ClientFrame::TypingFrame(_) => "typing",
-        types::ClientFrame::MarkReadFrame(_) => "mark_read",
-        types::ClientFrame::AuthFrame(_) => "auth",
-        types::ClientFrame::ReauthFrame(_) => "reauth",
+        types::ClientFrame::SendMessageFrame(f) => Some(f.client_message_id.clone()),
+        _ => None,
     }
 }
 

@@ -96,10 +96,6 @@ pub struct Gateway {
     chat: crate::chat::Chat,
     db: agora_db::Db,
     kv: agora_kv::Kv,
-    rate_limits: Arc<crate::rate_limits::RateLimits>,
-    /// The `chat` flag gates chat frames like the chat operations (`x-agora-feature: chat`);
-    /// the channel itself stays open for notifications.
-    features: Arc<dyn agora_api::rt::FeatureFlags>,
     /// Verifies `reauth` frames' tokens.
     authenticator: Arc<dyn Authenticator>,
     leases: presence::Leases,
@@ -125,10 +121,6 @@ pub struct GatewayParts {
     pub db: agora_db::Db,
     /// The broker and the lease sets.
     pub kv: agora_kv::Kv,
-    /// The `chat` class for `send_message` frames.
-    pub rate_limits: Arc<crate::rate_limits::RateLimits>,
-    /// The feature flags.
-    pub features: Arc<dyn agora_api::rt::FeatureFlags>,
     /// The access-token verifier.
     pub authenticator: Arc<dyn Authenticator>,
 }
@@ -150,8 +142,6 @@ impl Gateway {
             chat: parts.chat,
             db: parts.db,
             kv: parts.kv,
-            rate_limits: parts.rate_limits,
-            features: parts.features,
             authenticator: parts.authenticator,
             leases,
             counts,

@@ -393,6 +393,104 @@ e2e_both_backends!(
 );
 
 e2e_both_backends!(
+    socket_sends_spend_the_contracts_chat_budget_shared_with_rest,
+    &[
+        ("AGORA_RATE_LIMITS__CHAT_PER_USER__REQUESTS", "2"),
+        ("AGORA_RATE_LIMITS__CHAT_PER_USER__WINDOW_SECS", "3600"),
+    ],
+    |app| async move {
+        let (ann, _bob, conversation) = friends_in_a_dm(&app).await;
+        let token = &ann.tokens.access_token;
+        let mut socket = connect(&app, token).await;
+        rest_send(&app, token, conversation, "one", "b1").await;
+        assert_eq!(next_message(&mut socket).await, (1, Some("one".into())));
+        socket
+            .send(&socket_send(conversation, "two", "b2"))
+            .await
+            .expect("send");
+        assert_eq!(next_message(&mut socket).await, (2, Some("two".into())));
+        // The budget the REST send and the first frame spent is the frame's, from the contract
+        // (`x-agora-rate-limit: chat` on SendMessageFrame): the third send is refused, named.
+        socket
+            .send(&socket_send(conversation, "three", "b3"))
+            .await
+            .expect("send");
+        match next(&mut socket).await {
+            ServerFrame::ErrorFrame(e) => {
+                assert_eq!(e.error_code, "rate_limited");
+                assert_eq!(
+                    e.client_message_id.as_deref().map(String::as_str),
+                    Some("b3")
+                );
+            }
+            other => panic!("expected an error frame, got {other:?}"),
+        }
+        // Nothing was stored, and REST now answers 429 from the same budget.
+        let refused = app
+            .client_with_token(token)
+            .send_message()
+            .conversation_id(conversation)
+            .body(MessageCreate {
+                text: "four".parse().expect("text"),
+                client_message_id: "b4".parse().expect("id"),
+            })
+            .send()
+            .await;
+        assert_eq!(
+            refused.err().and_then(|e| e.status()).map(|s| s.as_u16()),
+            Some(429)
+        );
+        let history = app
+            .client_with_token(token)
+            .list_messages()
+            .conversation_id(conversation)
+            .send()
+            .await
+            .expect("list_messages")
+            .into_inner();
+        assert_eq!(history.items.len(), 2);
+        // Frames without a budget (ping) still work on the same socket.
+        pong(&mut socket).await;
+    }
+);
+
+e2e_both_backends!(
+    frames_beyond_the_connections_inbound_limit_are_refused_unread,
+    &[
+        ("AGORA_REALTIME__INBOUND_FRAMES_PER_SEC", "1"),
+        ("AGORA_REALTIME__INBOUND_BURST", "3"),
+    ],
+    |app| async move {
+        let ann = app.register("ann").await;
+        let mut socket = connect(&app, &ann.tokens.access_token).await;
+        let ping = ClientFrame::PingFrame(PingFrame {
+            type_: PingFrameType::Ping,
+        });
+        for _ in 0..10 {
+            socket.send(&ping).await.expect("ping");
+        }
+        let (mut pongs, mut refused) = (0, 0);
+        while pongs + refused < 10 {
+            match next(&mut socket).await {
+                ServerFrame::PongFrame(_) => pongs += 1,
+                ServerFrame::ErrorFrame(e) => {
+                    assert_eq!(e.error_code, "rate_limited");
+                    assert_eq!(e.client_message_id, None);
+                    refused += 1;
+                }
+                other => panic!("expected pong or error, got {other:?}"),
+            }
+        }
+        // The burst is 3 and one frame a second refills: most of ten frames sent at once are
+        // refused, each answered, and the socket stays open.
+        assert!(
+            pongs >= 3 && refused >= 1,
+            "{pongs} pongs, {refused} refused"
+        );
+    }
+);
+
+e2e_both_backends!(
     logging_out_closes_the_sessions_sockets_with_1008,
     &[],
     |app| async move {
