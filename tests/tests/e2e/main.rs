@@ -11,6 +11,7 @@ mod db_outage;
 mod feed_cache;
 mod feed_model;
 mod healthz;
+mod instance_kill;
 mod limits;
 mod metrics;
 mod migrations;
