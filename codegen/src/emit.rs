@@ -449,7 +449,9 @@ pub(crate) fn api(ops: &[Prepared], options: &crate::Options) -> TokenStream {
                     let mut call = ::agora_api::rt::Call::start(&rqctx, &#op_static);
                     let span = call.span();
                     #[allow(unused_mut)]
-                    let mut socket = ::agora_api::rt::accept_websocket(upgraded).await;
+                    // Boxed, like the refusal below: the future's state is sized by its largest
+                    // await, and every connection holds that state for its whole life.
+                    let mut socket = Box::pin(::agora_api::rt::accept_websocket(upgraded)).await;
                     // Boxed: authentication is done before the socket's long life, and inline its
                     // state would be reserved in every connection's future.
                     let result = Box::pin(async {
@@ -458,7 +460,7 @@ pub(crate) fn api(ops: &[Prepared], options: &crate::Options) -> TokenStream {
                         Ok((ctx, #(#arg_idents),*))
                     }.instrument(span.clone())).await;
                     match result {
-                        Err(failure) => call.reject_channel(socket, failure).await,
+                        Err(failure) => Box::pin(call.reject_channel(socket, failure)).await,
                         Ok((ctx, #(#arg_idents),*)) => {
                             #wrap
                             // The request is not needed for the socket's life, and its headers

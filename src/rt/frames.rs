@@ -186,9 +186,13 @@ impl InboundBudget {
 }
 
 /// A channel socket of client frames `C` and server frames `S`.
+///
+/// Boxed inside: the socket is passed down through several async calls, and each one's future
+/// stores its arguments, so a 400-byte socket would be held several times over by every
+/// connection for its whole life.
 pub struct FrameSocket<C, S> {
-    socket: WebSocket,
-    guard: FrameGuard,
+    socket: Box<WebSocket>,
+    guard: Box<FrameGuard>,
     _frames: PhantomData<fn(S) -> C>,
 }
 
@@ -202,15 +206,15 @@ impl<C: ValidateJson + PolicedFrame, S: Serialize> FrameSocket<C, S> {
     /// Wraps an accepted socket whose frames `guard` polices.
     pub fn new(socket: WebSocket, guard: FrameGuard) -> Self {
         FrameSocket {
-            socket,
-            guard,
+            socket: Box::new(socket),
+            guard: Box::new(guard),
             _frames: PhantomData,
         }
     }
 
     /// The writing and the reading half.
     pub fn split(self) -> (FrameSink<S>, FrameStream<C>) {
-        let (sink, stream) = self.socket.split();
+        let (sink, stream) = (*self.socket).split();
         (
             FrameSink {
                 sink,
@@ -282,7 +286,7 @@ pub(crate) fn close_reason(reason: &str) -> String {
 /// The reading half.
 pub struct FrameStream<C> {
     stream: SplitStream<WebSocket>,
-    guard: FrameGuard,
+    guard: Box<FrameGuard>,
     budget: Option<InboundBudget>,
     _frames: PhantomData<fn() -> C>,
 }

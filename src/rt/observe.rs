@@ -391,12 +391,13 @@ impl Call {
 pub async fn accept_websocket(upgraded: WebsocketConnection) -> WebSocket {
     // Frames and messages over 64 KiB fail the read (closed with 1009 by the service).
     // tungstenite allocates its read buffer whole (128 KiB by default) for every socket: most
-    // sockets are idle and their frames small, so 4 KiB (it grows for a larger frame). Its write
-    // buffer is not preallocated, so the default threshold costs nothing while idle.
+    // sockets are idle and their frames small (a chat frame is a few hundred bytes), so 1 KiB;
+    // a larger frame is read in several chunks. Its write buffer is not preallocated, so the
+    // default threshold costs nothing while idle.
     let config = WebSocketConfig::default()
         .max_message_size(Some(super::frames::MAX_FRAME_BYTES))
         .max_frame_size(Some(super::frames::MAX_FRAME_BYTES))
-        .read_buffer_size(4 * 1024);
+        .read_buffer_size(1024);
     WebSocket::from_raw_socket(upgraded.into_inner(), Role::Server, Some(config)).await
 }
 

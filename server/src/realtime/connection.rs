@@ -171,7 +171,8 @@ pub(super) async fn run(
         expires: ctx.principal.expires_at.map(deadline_of),
     };
     tracing::info!(%connection_id, "realtime connection opened");
-    let ending = serve(conn, stream, connection_id).await;
+    // Boxed: inline, `run`'s own state would hold a second copy of what `serve` holds.
+    let ending = Box::pin(serve(conn, stream, connection_id)).await;
     metrics::counter!("realtime_closes_total", "code" => ending.code.to_string()).increment(1);
     tracing::info!(%connection_id, close_code = ending.code, reason = ending.reason, "realtime connection closed");
     let _ = end_tx.send(ending);
