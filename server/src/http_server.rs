@@ -83,6 +83,18 @@ impl RunningServer {
         wait_for_signal().await;
         self.shutdown().await
     }
+
+    /// [`RunningServer::run_until_signal`] as a process ends it: success, or the shutdown's
+    /// failure printed and a failure code.
+    pub async fn run_to_exit(self) -> std::process::ExitCode {
+        match self.run_until_signal().await {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("shutdown failed: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

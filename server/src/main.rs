@@ -540,12 +540,6 @@ fn serve(config: Config) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        match server.run_until_signal().await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("shutdown failed: {e}");
-                ExitCode::FAILURE
-            }
-        }
+        server.run_to_exit().await
     })
 }

@@ -29,7 +29,7 @@ use super::WebSocket;
 use super::context::Principal;
 use super::error::ServiceError;
 use super::extract::ValidateJson;
-use super::policy::{FeatureFlags, FeatureState, RateLimiter, Subject};
+use super::policy::{FeatureFlags, RateLimiter, Subject};
 use super::validate::{Location, Violation, Violations};
 
 /// The largest frame a client may send (RFC 6455 close code 1009 beyond it).
@@ -132,21 +132,17 @@ impl FrameGuard {
         }
     }
 
-    /// Rate limit, then feature gate: what operations are checked for, in the same order.
+    /// Rate limit, then feature gate, as for operations.
     async fn check(&self, policy: &'static FramePolicy) -> Result<(), ServiceError> {
-        if let Some(class) = policy.rate_limit {
-            self.rate_limiter.consume(class, self.subject).await?;
-        }
-        if let Some(feature) = policy.feature
-            && let FeatureState::Off { retry_after_secs } =
-                self.features.state(feature, self.caller.as_deref()).await?
-        {
-            return Err(ServiceError::FeatureDisabled {
-                feature: feature.to_owned(),
-                retry_after_secs,
-            });
-        }
-        Ok(())
+        super::policy::spend_and_gate(
+            &*self.rate_limiter,
+            &*self.features,
+            policy.rate_limit,
+            policy.feature,
+            self.subject,
+            self.caller.as_deref(),
+        )
+        .await
     }
 }
 

@@ -13,7 +13,7 @@ use tracing::Instrument;
 use super::WebSocket;
 use super::context::{ApiContext, Principal, RequestCtx};
 use super::error::{ApiFailure, ServiceError};
-use super::policy::{FeatureState, Subject};
+use super::policy::Subject;
 use super::respond::{Preflight, Reply};
 use super::trace::TraceContext;
 
@@ -236,32 +236,21 @@ impl Call {
         api: &ApiContext<S>,
         caller: Option<&Principal>,
     ) -> Result<(), ApiFailure> {
-        if let Some(class) = self.op.rate_limit {
-            let subject = Subject {
-                user: caller.map(|p| p.user_id),
-                ip: self.ctx.client_ip,
-            };
-            api.rate_limiter
-                .consume(class, subject)
-                .instrument(self.span.clone())
-                .await
-                .map_err(|e| self.fail(e))?;
-        }
-        if let Some(feature) = self.op.feature {
-            let state = api
-                .features
-                .state(feature, caller)
-                .instrument(self.span.clone())
-                .await
-                .map_err(|e| self.fail(e))?;
-            if let FeatureState::Off { retry_after_secs } = state {
-                return Err(self.fail(ServiceError::FeatureDisabled {
-                    feature: feature.to_owned(),
-                    retry_after_secs,
-                }));
-            }
-        }
-        Ok(())
+        let subject = Subject {
+            user: caller.map(|p| p.user_id),
+            ip: self.ctx.client_ip,
+        };
+        super::policy::spend_and_gate(
+            &*api.rate_limiter,
+            &*api.features,
+            self.op.rate_limit,
+            self.op.feature,
+            subject,
+            caller,
+        )
+        .instrument(self.span.clone())
+        .await
+        .map_err(|e| self.fail(e))
     }
 
     /// Maps a service error for this request.

@@ -77,6 +77,30 @@ pub trait FeatureFlags: Send + Sync + 'static {
     ) -> PolicyFuture<'a, FeatureState>;
 }
 
+/// Spends the `rate_limit` budget of `subject`, then checks the `feature` gate for `caller`: the
+/// one order every operation and every client frame is admitted in.
+pub(crate) async fn spend_and_gate(
+    rate_limiter: &dyn RateLimiter,
+    features: &dyn FeatureFlags,
+    rate_limit: Option<&'static str>,
+    feature: Option<&'static str>,
+    subject: Subject,
+    caller: Option<&Principal>,
+) -> Result<(), ServiceError> {
+    if let Some(class) = rate_limit {
+        rate_limiter.consume(class, subject).await?;
+    }
+    if let Some(feature) = feature
+        && let FeatureState::Off { retry_after_secs } = features.state(feature, caller).await?
+    {
+        return Err(ServiceError::FeatureDisabled {
+            feature: feature.to_owned(),
+            retry_after_secs,
+        });
+    }
+    Ok(())
+}
+
 /// The default [`Authorizer`]: nobody holds any role.
 #[derive(Debug, Default)]
 pub struct NoRoles;

@@ -2,7 +2,7 @@
 //! a crash does (`kill -9`): an in-process server cannot be killed that way, and the `agora`
 //! binary belongs to another package, so cargo would not build it for these tests.
 //!
-//! It serves exactly as `agora serve` does (`agora_server::start`, then `run_until_signal`),
+//! It serves exactly as `agora serve` does (`agora_server::start`, then `run_to_exit`),
 //! configured by the `AGORA_*` variables only, and prints its bound address as its first line on
 //! stdout (bind to port 0 and read it).
 
@@ -37,11 +37,5 @@ async fn main() -> ExitCode {
     {
         return ExitCode::FAILURE;
     }
-    match server.run_until_signal().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("shutdown failed: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    server.run_to_exit().await
 }

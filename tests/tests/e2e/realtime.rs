@@ -143,6 +143,17 @@ pub(crate) fn socket_send(conversation: Uuid, text: &str, id: &str) -> ClientFra
     })
 }
 
+/// Expects the next frame to be the `error` frame refusing the send `id` with `code`.
+pub(crate) async fn refused_send(socket: &mut Realtime, code: &str, id: &str) {
+    match next(socket).await {
+        ServerFrame::ErrorFrame(e) => {
+            assert_eq!(e.error_code, code);
+            assert_eq!(e.client_message_id.as_deref().map(String::as_str), Some(id));
+        }
+        other => panic!("expected an error frame, got {other:?}"),
+    }
+}
+
 e2e_both_backends!(
     messages_reach_every_member_socket_live_whether_sent_by_rest_or_socket,
     &[],
@@ -222,16 +233,7 @@ e2e_both_backends!(
             .send(&socket_send(Uuid::now_v7(), "nowhere", "n1"))
             .await
             .expect("send");
-        match next(&mut bob_socket).await {
-            ServerFrame::ErrorFrame(e) => {
-                assert_eq!(e.error_code, "not_found");
-                assert_eq!(
-                    e.client_message_id.as_deref().map(String::as_str),
-                    Some("n1")
-                );
-            }
-            other => panic!("expected an error frame, got {other:?}"),
-        }
+        refused_send(&mut bob_socket, "not_found", "n1").await;
     }
 );
 
@@ -378,16 +380,7 @@ e2e_both_backends!(
             .send(&socket_send(Uuid::now_v7(), "hello", "f1"))
             .await
             .expect("send");
-        match next(&mut socket).await {
-            ServerFrame::ErrorFrame(e) => {
-                assert_eq!(e.error_code, "feature_disabled");
-                assert_eq!(
-                    e.client_message_id.as_deref().map(String::as_str),
-                    Some("f1")
-                );
-            }
-            other => panic!("expected an error frame, got {other:?}"),
-        }
+        refused_send(&mut socket, "feature_disabled", "f1").await;
         pong(&mut socket).await;
     }
 );
@@ -415,16 +408,7 @@ e2e_both_backends!(
             .send(&socket_send(conversation, "three", "b3"))
             .await
             .expect("send");
-        match next(&mut socket).await {
-            ServerFrame::ErrorFrame(e) => {
-                assert_eq!(e.error_code, "rate_limited");
-                assert_eq!(
-                    e.client_message_id.as_deref().map(String::as_str),
-                    Some("b3")
-                );
-            }
-            other => panic!("expected an error frame, got {other:?}"),
-        }
+        refused_send(&mut socket, "rate_limited", "b3").await;
         // Nothing was stored, and REST now answers 429 from the same budget.
         let refused = app
             .client_with_token(token)
