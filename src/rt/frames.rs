@@ -12,8 +12,10 @@
 //! [`Inbound::Refused`], for the service to answer. A service may also cap the frames one
 //! connection sends ([`FrameStream::limit_inbound`]), checked before a frame is even parsed.
 
+use std::future::Future;
 use std::marker::PhantomData;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -99,8 +101,7 @@ pub trait PolicedFrame {
 pub struct FrameGuard {
     rate_limiter: Arc<dyn RateLimiter>,
     features: Arc<dyn FeatureFlags>,
-    /// Boxed: every idle socket holds the guard.
-    caller: Option<Box<Principal>>,
+    caller: Option<Principal>,
     subject: Subject,
 }
 
@@ -128,7 +129,7 @@ impl FrameGuard {
                 user: caller.map(|p| p.user_id),
                 ip: client_ip,
             },
-            caller: caller.map(|p| Box::new(p.clone())),
+            caller: caller.cloned(),
         }
     }
 
@@ -140,7 +141,7 @@ impl FrameGuard {
             policy.rate_limit,
             policy.feature,
             self.subject,
-            self.caller.as_deref(),
+            self.caller.as_ref(),
         )
         .await
     }
@@ -188,7 +189,7 @@ impl InboundBudget {
 /// connection for its whole life.
 pub struct FrameSocket<C, S> {
     socket: Box<WebSocket>,
-    guard: Box<FrameGuard>,
+    guard: Arc<FrameGuard>,
     _frames: PhantomData<fn(S) -> C>,
 }
 
@@ -198,12 +199,12 @@ impl<C, S> std::fmt::Debug for FrameSocket<C, S> {
     }
 }
 
-impl<C: ValidateJson + PolicedFrame, S: Serialize> FrameSocket<C, S> {
+impl<C: ValidateJson + PolicedFrame + Send + 'static, S: Serialize> FrameSocket<C, S> {
     /// Wraps an accepted socket whose frames `guard` polices.
     pub fn new(socket: WebSocket, guard: FrameGuard) -> Self {
         FrameSocket {
             socket: Box::new(socket),
-            guard: Box::new(guard),
+            guard: Arc::new(guard),
             _frames: PhantomData,
         }
     }
@@ -220,6 +221,7 @@ impl<C: ValidateJson + PolicedFrame, S: Serialize> FrameSocket<C, S> {
                 stream,
                 guard: self.guard,
                 budget: None,
+                checking: None,
                 _frames: PhantomData,
             },
         )
@@ -282,8 +284,13 @@ pub(crate) fn close_reason(reason: &str) -> String {
 /// The reading half.
 pub struct FrameStream<C> {
     stream: SplitStream<WebSocket>,
-    guard: Box<FrameGuard>,
+    /// Shared with the policy check in flight (which owns what it needs, see `checking`).
+    guard: Arc<FrameGuard>,
     budget: Option<InboundBudget>,
+    /// A frame read off the socket whose policy check has not finished: kept here, not in the
+    /// `next` future, so a caller that drops that future (a `select!` another branch won) gets
+    /// the frame from its next call instead of losing it.
+    checking: Option<Pin<Box<dyn Future<Output = Inbound<C>> + Send>>>,
     _frames: PhantomData<fn() -> C>,
 }
 
@@ -293,7 +300,7 @@ impl<C> std::fmt::Debug for FrameStream<C> {
     }
 }
 
-impl<C: ValidateJson + PolicedFrame> FrameStream<C> {
+impl<C: ValidateJson + PolicedFrame + Send + 'static> FrameStream<C> {
     /// Caps this connection's data frames (text or binary) at `per_sec`, with bursts of
     /// `burst`; a frame beyond arrives as [`Inbound::Throttled`], unparsed.
     pub fn limit_inbound(&mut self, per_sec: u32, burst: u32) {
@@ -301,7 +308,38 @@ impl<C: ValidateJson + PolicedFrame> FrameStream<C> {
     }
 
     /// The next thing the client did.
+    ///
+    /// Cancel-safe: a frame whose policy check was interrupted is finished and returned by the
+    /// next call, so `next` can be one branch of a `select!` loop.
     pub async fn next(&mut self) -> Inbound<C> {
+        loop {
+            if let Some(checking) = &mut self.checking {
+                let inbound = checking.as_mut().await;
+                // Taken as soon as it finished: a finished future is never polled again.
+                self.checking = None;
+                return inbound;
+            }
+            match self.read().await {
+                Inbound::Frame(frame) => {
+                    let policy = frame.policy();
+                    if policy.rate_limit.is_none() && policy.feature.is_none() {
+                        return Inbound::Frame(frame);
+                    }
+                    let guard = Arc::clone(&self.guard);
+                    self.checking = Some(Box::pin(async move {
+                        match guard.check(policy).await {
+                            Ok(()) => Inbound::Frame(frame),
+                            Err(error) => Inbound::Refused { frame, error },
+                        }
+                    }));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Reads and parses one frame (cancel-safe: only the socket read awaits).
+    async fn read(&mut self) -> Inbound<C> {
         let text = match self.stream.next().await {
             None => return Inbound::Closed,
             Some(Err(WsError::Capacity(_))) => return Inbound::TooBig,
@@ -321,13 +359,7 @@ impl<C: ValidateJson + PolicedFrame> FrameStream<C> {
         let Some(text) = text else {
             return Inbound::Binary;
         };
-        match parse::<C>(text.as_str()) {
-            Inbound::Frame(frame) => match self.guard.check(frame.policy()).await {
-                Ok(()) => Inbound::Frame(frame),
-                Err(error) => Inbound::Refused { frame, error },
-            },
-            other => other,
-        }
+        parse::<C>(text.as_str())
     }
 }
 
