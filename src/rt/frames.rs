@@ -453,4 +453,145 @@ mod tests {
         assert!(cut.len() <= 123 && cut.len() >= 122, "{}", cut.len());
         assert!(cut.chars().all(|c| c == 'é'));
     }
+
+    /// `next` is one branch of the gateway's `select!`: when another branch wins while a
+    /// frame's policy check is pending, the frame must come out of the next call, checked
+    /// once. A real socket (Dropshot upgrade, tungstenite client); the rate limiter holds the
+    /// check open until the test releases it, so the interleaving is forced, not timed.
+    #[tokio::test]
+    async fn a_frame_whose_check_was_interrupted_comes_out_of_the_next_call() {
+        use std::sync::Mutex;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        use dropshot::{
+            ApiDescription, ConfigDropshot, RequestContext, ServerBuilder, WebsocketEndpointResult,
+            WebsocketUpgrade, endpoint,
+        };
+        use tokio::sync::{Notify, Semaphore, oneshot};
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+
+        #[derive(serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
+        struct Say {
+            text: String,
+        }
+        impl ValidateJson for Say {
+            fn validate_json(_: &Value, _: &mut Violations) {}
+        }
+        impl PolicedFrame for Say {
+            fn policy(&self) -> &'static FramePolicy {
+                &FramePolicy {
+                    name: "say",
+                    rate_limit: Some("chat"),
+                    feature: None,
+                }
+            }
+        }
+
+        /// A limiter that says when a check started and finishes it only when released.
+        struct Gate {
+            entered: Notify,
+            release: Semaphore,
+            spent: AtomicUsize,
+        }
+        impl RateLimiter for Gate {
+            fn consume<'a>(
+                &'a self,
+                _: &'static str,
+                _: Subject,
+            ) -> super::super::PolicyFuture<'a, ()> {
+                Box::pin(async move {
+                    self.spent.fetch_add(1, Ordering::SeqCst);
+                    self.entered.notify_one();
+                    let _permit = self.release.acquire().await;
+                    Ok(())
+                })
+            }
+        }
+
+        struct Harness {
+            gate: Arc<Gate>,
+            outcome: Mutex<Option<oneshot::Sender<Option<String>>>>,
+        }
+
+        #[endpoint { method = GET, path = "/socket" }]
+        async fn socket(
+            rqctx: RequestContext<Arc<Harness>>,
+            upgrade: WebsocketUpgrade,
+        ) -> WebsocketEndpointResult {
+            let harness = Arc::clone(rqctx.context());
+            upgrade.handle(move |upgraded| async move {
+                let socket = super::super::accept_websocket(upgraded).await;
+                let gate: Arc<dyn RateLimiter> = harness.gate.clone();
+                let guard = FrameGuard::new(
+                    gate,
+                    Arc::new(super::super::policy::AllOn),
+                    None,
+                    [127, 0, 0, 1].into(),
+                );
+                let (_sink, mut stream) = FrameSocket::<Say, Say>::new(socket, guard).split();
+                tokio::select! {
+                    biased;
+                    () = harness.gate.entered.notified() => {}
+                    _ = stream.next() => panic!("the check finished before it was released"),
+                }
+                harness.gate.release.add_permits(1);
+                let text = match stream.next().await {
+                    Inbound::Frame(Say { text }) => Some(text),
+                    _ => None,
+                };
+                if let Some(tx) = harness.outcome.lock().ok().and_then(|mut o| o.take()) {
+                    let _ = tx.send(text);
+                }
+                Ok(())
+            })
+        }
+
+        let mut api = ApiDescription::new();
+        api.register(socket).expect("register");
+        let (tx, rx) = oneshot::channel();
+        let gate = Arc::new(Gate {
+            entered: Notify::new(),
+            release: Semaphore::new(0),
+            spent: AtomicUsize::new(0),
+        });
+        let harness = Arc::new(Harness {
+            gate: Arc::clone(&gate),
+            outcome: Mutex::new(Some(tx)),
+        });
+        let config = ConfigDropshot {
+            bind_address: "127.0.0.1:0".parse().expect("address"),
+            ..Default::default()
+        };
+        let log = slog::Logger::root(slog::Discard, slog::o!());
+        let server = ServerBuilder::new(api, harness, log)
+            .config(config)
+            .start()
+            .expect("server");
+        let addr = server.local_addr();
+        let request = format!("ws://{addr}/socket")
+            .into_client_request()
+            .expect("request");
+        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let (mut client, _) = tokio_tungstenite::client_async(request, tcp)
+            .await
+            .expect("handshake");
+        client
+            .send(Message::text(r#"{"text":"hello"}"#))
+            .await
+            .expect("send");
+        // A bound on a hang (the bug lost the frame, so the second call would wait forever),
+        // not a timing assertion.
+        let outcome = tokio::time::timeout(std::time::Duration::from_secs(30), rx)
+            .await
+            .expect("the second call returns")
+            .expect("the handler answers");
+        assert_eq!(outcome.as_deref(), Some("hello"));
+        assert_eq!(
+            gate.spent.load(Ordering::SeqCst),
+            1,
+            "the frame was checked once"
+        );
+        drop(client);
+        server.close().await.expect("close");
+    }
 }
