@@ -85,7 +85,14 @@ pub enum Event {
 #[derive(Debug)]
 pub struct Realtime {
     socket: WebSocketStream<TcpStream>,
+    protocol: Option<String>,
 }
+
+/// The subprotocol of the real-time channel, offered beside a token (see
+/// [`Realtime::connect_with_protocol`]).
+pub const SUBPROTOCOL: &str = "agora";
+/// The prefix of the `Sec-WebSocket-Protocol` entry that carries the access token.
+pub const BEARER_PROTOCOL_PREFIX: &str = "agora.bearer.";
 
 impl Realtime {
     /// Connects to `/v1/realtime` of `base_url` (`http://host:port`) with an access token.
@@ -96,6 +103,25 @@ impl Realtime {
     /// Connects with a token, or without any `Authorization` header (the server closes such a
     /// socket with 1008).
     pub async fn connect_with(base_url: &str, token: Option<&str>) -> Result<Self, RealtimeError> {
+        let headers = match token {
+            Some(token) => vec![("authorization", format!("Bearer {token}"))],
+            None => Vec::new(),
+        };
+        Self::open(base_url, headers).await
+    }
+
+    /// Connects as a browser does, which cannot set headers on a WebSocket: the token travels
+    /// in the `Sec-WebSocket-Protocol` list (`agora`, `agora.bearer.<token>`) and the server
+    /// selects `agora` (a handshake that selects nothing fails here, as in a browser).
+    pub async fn connect_with_protocol(base_url: &str, token: &str) -> Result<Self, RealtimeError> {
+        let offer = format!("{SUBPROTOCOL}, {BEARER_PROTOCOL_PREFIX}{token}");
+        Self::open(base_url, vec![("sec-websocket-protocol", offer)]).await
+    }
+
+    async fn open(
+        base_url: &str,
+        headers: Vec<(&'static str, String)>,
+    ) -> Result<Self, RealtimeError> {
         let authority = base_url
             .strip_prefix("http://")
             .map(|rest| rest.trim_end_matches('/'))
@@ -104,19 +130,29 @@ impl Realtime {
         let mut request = format!("ws://{authority}/v1/realtime")
             .into_client_request()
             .map_err(RealtimeError::Connect)?;
-        if let Some(token) = token {
-            let bearer = format!("Bearer {token}")
-                .parse()
-                .map_err(|_| RealtimeError::Url("the token is not a header value".into()))?;
-            request.headers_mut().insert("authorization", bearer);
+        for (name, value) in headers {
+            let value = value.parse().map_err(|_| {
+                RealtimeError::Url(format!("the {name} value is not a header value"))
+            })?;
+            request.headers_mut().insert(name, value);
         }
         let tcp = TcpStream::connect(authority)
             .await
             .map_err(|e| RealtimeError::Connect(WsError::Io(e)))?;
-        let (socket, _response) = tokio_tungstenite::client_async(request, tcp)
+        let (socket, response) = tokio_tungstenite::client_async(request, tcp)
             .await
             .map_err(RealtimeError::Connect)?;
-        Ok(Realtime { socket })
+        let protocol = response
+            .headers()
+            .get("sec-websocket-protocol")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(Realtime { socket, protocol })
+    }
+
+    /// The subprotocol the server selected in its handshake answer, if any.
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
     }
 
     /// Sends a frame.

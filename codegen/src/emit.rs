@@ -393,7 +393,7 @@ pub(crate) fn api(ops: &[Prepared], options: &crate::Options) -> TokenStream {
                     (
                         quote!(::agora_api::rt::FrameSocket<types::#client, types::#server>),
                         quote! {
-                            let guard = rqctx.context().frame_guard(#caller, ctx.client_ip);
+                            let guard = api.frame_guard(#caller, ctx.client_ip);
                             let socket = ::agora_api::rt::FrameSocket::new(socket, guard);
                         },
                     )
@@ -425,52 +425,60 @@ pub(crate) fn api(ops: &[Prepared], options: &crate::Options) -> TokenStream {
             // A secured channel may also authenticate with its first frame (browsers cannot
             // set headers), so admission reads from the socket.
             let authenticate = if op.secured {
-                quote! { let ctx = call.admit_channel(&rqctx, &mut socket).await?; }
+                quote! { let ctx = call.admit_channel(api, handshake.credentials, &mut socket).await?; }
             } else {
-                authenticate
+                quote! { let ctx = call.admit_public_in(api).await?; }
             };
             svc_args.push(quote!(socket: #socket_ty));
             service_methods.push(quote! {
                 #service_docs
                 fn #name(&self, #(#svc_args),*) -> impl ::std::future::Future<Output = Result<(), ::agora_api::rt::ServiceError>> + Send;
             });
+            let method_ident = format_ident!("{}", method.to_uppercase());
             api_methods.push(quote! {
                 #docs
-                #[channel { protocol = WEBSOCKETS, path = #route, tags = [#(#tags),*], #deprecated }]
-                async fn #name(#(#api_args,)* upgraded: ::agora_api::rt::reexport::dropshot::WebsocketConnection)
-                    -> ::agora_api::rt::reexport::dropshot::WebsocketChannelResult;
+                #[endpoint { method = #method_ident, path = #route, tags = [#(#tags),*], #deprecated }]
+                async fn #name(#(#api_args,)* upgrade: ::agora_api::rt::reexport::dropshot::WebsocketUpgrade)
+                    -> Result<::agora_api::rt::Upgrading, ::agora_api::rt::reexport::dropshot::HttpError>;
             });
+            // An endpoint taking the upgrade rather than a `#[channel]` (see `rt::upgrade`):
+            // the connection's future captures only what it uses, never the request.
             impl_methods.push(quote! {
-                async fn #name(#(#api_args,)* upgraded: ::agora_api::rt::reexport::dropshot::WebsocketConnection)
-                    -> ::agora_api::rt::reexport::dropshot::WebsocketChannelResult
+                async fn #name(#(#api_args,)* upgrade: ::agora_api::rt::reexport::dropshot::WebsocketUpgrade)
+                    -> Result<::agora_api::rt::Upgrading, ::agora_api::rt::reexport::dropshot::HttpError>
                 {
                     use ::agora_api::rt::reexport::tracing::Instrument as _;
-                    #[allow(unused_mut)]
-                    let mut call = ::agora_api::rt::Call::start(&rqctx, &#op_static);
+                    // Boxed: every connection's future holds it for the socket's whole life.
+                    let mut call = Box::new(::agora_api::rt::Call::start(&rqctx, &#op_static));
                     let span = call.span();
-                    #[allow(unused_mut)]
-                    // Boxed, like the refusal below: the future's state is sized by its largest
-                    // await, and every connection holds that state for its whole life.
-                    let mut socket = Box::pin(::agora_api::rt::accept_websocket(upgraded)).await;
-                    // Boxed: authentication is done before the socket's long life, and inline its
-                    // state would be reserved in every connection's future.
-                    let result = Box::pin(async {
-                        #authenticate
-                        #(#unwraps)*
-                        Ok((ctx, #(#arg_idents),*))
-                    }.instrument(span.clone())).await;
-                    match result {
-                        Err(failure) => Box::pin(call.reject_channel(socket, failure)).await,
-                        Ok((ctx, #(#arg_idents),*)) => {
-                            #wrap
-                            // The request is not needed for the socket's life, and its headers
-                            // keep the connection's whole HTTP read buffer alive.
-                            let server = ::std::sync::Arc::clone(&rqctx.server);
-                            drop(rqctx);
-                            let outcome = server.private.service.#name(&ctx, #(#arg_idents,)* socket).instrument(span).await;
-                            call.finish_channel(outcome)
-                        }
-                    }
+                    #[allow(unused_variables)]
+                    let handshake = ::agora_api::rt::Handshake::read(rqctx.request.headers());
+                    let protocol = handshake.protocol;
+                    let server = ::std::sync::Arc::clone(&rqctx.server);
+                    drop(rqctx);
+                    let switching = upgrade.handle(move |upgraded| async move {
+                        let api = &server.private;
+                        #[allow(unused_mut)]
+                        // Boxed, like the refusal below: the future's state is sized by its
+                        // largest await, and every connection holds that state for its life.
+                        let mut socket = Box::pin(::agora_api::rt::accept_websocket(upgraded)).await;
+                        // Boxed: authentication is done before the socket's long life, and
+                        // inline its state would be reserved in every connection's future.
+                        // Matched in the `let`: a result bound to a name would be kept (with
+                        // its error's room) beside `ctx` for the socket's life.
+                        let (ctx, #(#arg_idents),*) = match Box::pin(async {
+                            #authenticate
+                            #(#unwraps)*
+                            Ok((ctx, #(#arg_idents),*))
+                        }.instrument(span.clone())).await {
+                            Ok(admitted) => admitted,
+                            Err(failure) => return Box::pin((*call).reject_channel(socket, failure)).await,
+                        };
+                        #wrap
+                        let outcome = api.service.#name(&ctx, #(#arg_idents,)* socket).instrument(span).await;
+                        (*call).finish_channel(outcome)
+                    })?;
+                    Ok(::agora_api::rt::Upgrading::new(switching, protocol))
                 }
             });
             continue;

@@ -12,6 +12,7 @@ mod observe;
 pub mod policy;
 mod respond;
 mod trace;
+mod upgrade;
 pub mod validate;
 
 pub use client_ip::{BadProxy, TrustedProxies};
@@ -32,6 +33,7 @@ pub use observe::{Call, Operation, accept_websocket};
 pub use policy::{Authorizer, FeatureFlags, FeatureState, PolicyFuture, RateLimiter, Subject};
 pub use respond::{Preflight, Reply, TextResponse};
 pub use trace::TraceContext;
+pub use upgrade::{BEARER_PROTOCOL_PREFIX, ChannelCredentials, Handshake, SUBPROTOCOL, Upgrading};
 pub use validate::{Location, Violation, Violations};
 
 /// The WebSocket stream handed to services for `x-dropshot-websocket` operations.

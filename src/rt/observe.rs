@@ -16,6 +16,7 @@ use super::error::{ApiFailure, ServiceError};
 use super::policy::Subject;
 use super::respond::{Preflight, Reply};
 use super::trace::TraceContext;
+use super::upgrade::ChannelCredentials;
 
 /// How long a channel opened without an `Authorization` header waits for its `auth` frame.
 pub const AUTH_FRAME_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -131,10 +132,17 @@ impl Call {
         &mut self,
         rqctx: &RequestContext<ApiContext<S>>,
     ) -> Result<RequestCtx, ApiFailure> {
+        self.admit_public_in(rqctx.context()).await
+    }
+
+    /// [`Call::admit_public`] once the request itself is gone (a channel after its upgrade).
+    pub async fn admit_public_in<S: Send + Sync + 'static>(
+        &mut self,
+        api: &ApiContext<S>,
+    ) -> Result<RequestCtx, ApiFailure> {
         self.admit()?;
         let ctx = self.ctx.clone();
-        self.enforce_limit_and_feature(rqctx.context(), None)
-            .await?;
+        self.enforce_limit_and_feature(api, None).await?;
         Ok(ctx)
     }
 
@@ -173,26 +181,27 @@ impl Call {
         self.admit_token(rqctx.context(), token).await
     }
 
-    /// Admits a secured channel: like [`Call::admit_authenticated`], except that a socket opened
-    /// without an `Authorization` header (browsers cannot set one) authenticates with its first
-    /// frame, `{"type":"auth","token":…}`, sent within [`AUTH_FRAME_PATIENCE`].
+    /// Admits a secured channel: like [`Call::admit_authenticated`], except that the token may
+    /// also come from the `Sec-WebSocket-Protocol` list or, when the upgrade carried none, from
+    /// the first frame, `{"type":"auth","token":…}`, sent within [`AUTH_FRAME_PATIENCE`]
+    /// (browsers cannot set headers on a WebSocket).
     pub async fn admit_channel<S: Send + Sync + 'static>(
         &mut self,
-        rqctx: &RequestContext<ApiContext<S>>,
+        api: &ApiContext<S>,
+        credentials: ChannelCredentials,
         socket: &mut WebSocket,
     ) -> Result<RequestCtx<Principal>, ApiFailure> {
         self.admit()?;
-        if rqctx
-            .request
-            .headers()
-            .contains_key(http::header::AUTHORIZATION)
-        {
-            return self.admit_authenticated(rqctx).await;
-        }
-        let token = super::frames::auth_frame(socket, AUTH_FRAME_PATIENCE)
-            .await
-            .map_err(|message| self.fail(ServiceError::Unauthenticated { message }))?;
-        self.admit_token(rqctx.context(), &token).await
+        let token = match credentials {
+            ChannelCredentials::Header(token) => token.map_err(|e| self.fail(e))?,
+            ChannelCredentials::Protocol(token) => token,
+            ChannelCredentials::FirstFrame => {
+                super::frames::auth_frame(socket, AUTH_FRAME_PATIENCE)
+                    .await
+                    .map_err(|message| self.fail(ServiceError::Unauthenticated { message }))?
+            }
+        };
+        self.admit_token(api, &token).await
     }
 
     /// Authenticates `token`, then checks the role, the rate limit and the feature gate.
@@ -380,17 +389,17 @@ impl Call {
 pub async fn accept_websocket(upgraded: WebsocketConnection) -> WebSocket {
     // Frames and messages over 64 KiB fail the read (closed with 1009 by the service).
     // tungstenite allocates its read buffer whole (128 KiB by default) for every socket: most
-    // sockets are idle and their frames small (a chat frame is a few hundred bytes), so 1 KiB;
+    // sockets are idle and their frames small (a chat frame is a few hundred bytes), so 512 bytes;
     // a larger frame is read in several chunks. Its write buffer is not preallocated, so the
     // default threshold costs nothing while idle.
     let config = WebSocketConfig::default()
         .max_message_size(Some(super::frames::MAX_FRAME_BYTES))
         .max_frame_size(Some(super::frames::MAX_FRAME_BYTES))
-        .read_buffer_size(1024);
+        .read_buffer_size(512);
     WebSocket::from_raw_socket(upgraded.into_inner(), Role::Server, Some(config)).await
 }
 
-fn bearer_token(headers: &http::HeaderMap) -> Result<&str, ServiceError> {
+pub(super) fn bearer_token(headers: &http::HeaderMap) -> Result<&str, ServiceError> {
     let missing = || ServiceError::Unauthenticated {
         message: "a bearer token is required".to_owned(),
     };

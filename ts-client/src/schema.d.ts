@@ -1386,9 +1386,11 @@ export interface paths {
         /**
          * The real-time channel (WebSocket)
          * @description One socket per device. Native clients authenticate at the upgrade with
-         *     `Authorization: Bearer`; browsers, which cannot set headers, upgrade without it and send
-         *     an `auth` frame first, within 5 seconds (otherwise, or with a bad token, the socket
-         *     closes with 1008). Before the access token expires the client sends `reauth` with a
+         *     `Authorization: Bearer`. Browsers, which cannot set headers, either offer the
+         *     subprotocols `agora` and `agora.bearer.<access token>` (`new WebSocket(url, ["agora",
+         *     "agora.bearer." + token])`; the answer selects `agora`), or upgrade without credentials
+         *     and send an `auth` frame first, within 5 seconds (otherwise, or with a bad token, the
+         *     socket closes with 1008). The `Authorization` header, when present, wins. Before the access token expires the client sends `reauth` with a
          *     fresh one (answered `reauthed`); a socket whose token expires closes with 4003. A user
          *     holds at most a configured number of sockets across all instances (4000 beyond). The
          *     server sends `ServerFrame`s and accepts `ClientFrame`s (text frames of JSON, at most 64

@@ -1,5 +1,5 @@
 //! The gateway's guarantees under misbehaving clients and instances: browser authentication
-//! with a first frame, token expiry and `reauth`, the per-user connection limit across
+//! with a first frame or the subprotocol list, token expiry and `reauth`, the per-user connection limit across
 //! instances, presence, slow consumers, silent clients, cleanup after thousands of killed
 //! sockets, the 1012 drain, and a Redis cut mid-conversation.
 //!
@@ -199,6 +199,71 @@ e2e_both_backends!(
             socket.send_text(&first).await.expect("first frame");
             assert_eq!(close_code(&mut socket).await, Some(1008), "{first}");
         }
+    }
+);
+
+e2e_both_backends!(
+    a_browser_may_carry_its_token_in_the_subprotocol_list,
+    &[],
+    |app| async move {
+        let ann = app.register("ann").await;
+        let mut socket = Realtime::connect_with_protocol(&app.base_url, &ann.tokens.access_token)
+            .await
+            .expect("an upgrade offering agora and the token");
+        // A browser fails a handshake whose answer selects none of the offered subprotocols.
+        assert_eq!(socket.protocol(), Some("agora"));
+        match next(&mut socket).await {
+            ServerFrame::ReadyFrame(ready) => assert_eq!(ready.user_id, ann.user.id),
+            other => panic!("expected ready, got {other:?}"),
+        }
+        // Already authenticated by the handshake: an `auth` frame is refused, the socket stays.
+        socket
+            .send(&auth_frame(&ann.tokens.access_token))
+            .await
+            .expect("auth");
+        match next(&mut socket).await {
+            ServerFrame::ErrorFrame(e) => assert_eq!(e.error_code, "invalid_request"),
+            other => panic!("expected an error frame, got {other:?}"),
+        }
+
+        // A bad token in the list closes with 1008 at once, without waiting for a frame.
+        let mut refused = Realtime::connect_with_protocol(&app.base_url, "not-a-token")
+            .await
+            .expect("upgrade");
+        assert_eq!(close_code(&mut refused).await, Some(1008));
+        // An Authorization header wins over the list: a bad header is refused even beside a
+        // good token in the list.
+        let addr = app.server.as_ref().expect("running").local_addr();
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        let request = format!(
+            "GET /v1/realtime HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Sec-WebSocket-Version: 13\r\nAuthorization: Basic dXNlcg==\r\n\
+             Sec-WebSocket-Protocol: agora, agora.bearer.{}\r\n\r\n",
+            ann.tokens.access_token
+        );
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .expect("handshake");
+        let mut raw = RawSocket {
+            reader: BufReader::new(stream),
+        };
+        let mut answer = String::new();
+        loop {
+            let mut line = String::new();
+            raw.reader.read_line(&mut line).await.expect("header");
+            if line == "\r\n" {
+                break;
+            }
+            answer.push_str(&line.to_ascii_lowercase());
+        }
+        assert!(answer.starts_with("http/1.1 101"), "{answer}");
+        assert!(
+            answer.contains("sec-websocket-protocol: agora\r\n"),
+            "{answer}"
+        );
+        assert_eq!(raw.close_code().await, Some(1008));
     }
 );
 
