@@ -5,7 +5,9 @@
 # Builds release binaries, starts two instances sharing a fresh PostgreSQL database and Redis,
 # and runs agora-realtime-bench against them:
 #   1. memory per idle authenticated socket: the first instance's RSS growth over
-#      BENCH_CONNECTIONS (10,000) sockets of a tenth as many users, all held open at once;
+#      BENCH_CONNECTIONS (10,000) sockets held open at once, of as many users (one device each:
+#      each connected user also costs their event buffer, `realtime.event_buffer`) and of a
+#      tenth as many (ten devices each);
 #   2. send → delivered across instances: direct messages sent over sockets on the first
 #      instance to recipients on the second, for 10 s each at a quarter, half and all of
 #      BENCH_RATE (1,000) messages/s, to show where the knee is on this machine;
@@ -56,7 +58,9 @@ a=http://127.0.0.1:18181 b=http://127.0.0.1:18182
 
 {
   echo "# $(date -u +%FT%TZ) $(nproc) cores; release build; PostgreSQL + Redis on loopback"
-  $bench --host "$a" connections --count "$connections" --users "$((connections / 10))" --hold-secs 10 --server-pid "${pids[0]}"
+  # Each on its own instance: memory freed by one run would be reused by the next.
+  $bench --host "$a" connections --count "$connections" --users "$connections" --hold-secs 10 --server-pid "${pids[0]}"
+  $bench --host "$b" connections --count "$connections" --users "$((connections / 10))" --hold-secs 10 --server-pid "${pids[1]}"
   for r in $((rate / 4)) $((rate / 2)) "$rate"; do
     $bench --host "$a" --host "$b" delivery --pairs 100 --rate "$r" --seconds 10
   done

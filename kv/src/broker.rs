@@ -9,7 +9,7 @@
 //! (`LocalHub`); the Redis broker feeds that hub from its single pub/sub connection.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use futures_util::Stream;
@@ -34,7 +34,19 @@ pub trait Broker: Send + Sync {
     fn publish<'a>(&'a self, channel: &'a str, payload: Bytes) -> BoxFuture<'a, Delivery>;
     /// Subscribes to `channel`. With Redis this waits (up to the command timeout) until Redis confirmed the
     /// subscription, so a message published after it returns is received.
-    fn subscribe<'a>(&'a self, channel: &'a str) -> BoxFuture<'a, Subscription>;
+    fn subscribe<'a>(&'a self, channel: &'a str) -> BoxFuture<'a, Subscription> {
+        self.subscribe_buffered(channel, None)
+    }
+
+    /// [`subscribe`](Broker::subscribe), with a buffer of `capacity` messages instead of
+    /// `broker_channel_capacity` when this instance has no subscriber of `channel` yet (the buffer belongs to the
+    /// channel and its later subscribers share it). For the many channels of one subscriber each (a user's events,
+    /// held by their sockets): the buffer is allocated whole, so its size is memory every such channel costs.
+    fn subscribe_buffered<'a>(
+        &'a self,
+        channel: &'a str,
+        capacity: Option<usize>,
+    ) -> BoxFuture<'a, Subscription>;
 }
 
 impl dyn Broker {
@@ -61,7 +73,8 @@ pub enum Received {
 /// One subscriber's view of one channel.
 #[derive(Debug)]
 pub struct Subscription {
-    channel: String,
+    /// Shared with the hub's entry: every subscriber holds the name, and there are many.
+    channel: Arc<str>,
     rx: broadcast::Receiver<Bytes>,
 }
 
@@ -119,7 +132,7 @@ impl Subscription {
 #[derive(Debug)]
 pub(crate) struct LocalHub {
     capacity: usize,
-    channels: Mutex<HashMap<String, broadcast::Sender<Bytes>>>,
+    channels: Mutex<HashMap<Arc<str>, broadcast::Sender<Bytes>>>,
 }
 
 impl LocalHub {
@@ -130,30 +143,26 @@ impl LocalHub {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, broadcast::Sender<Bytes>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, broadcast::Sender<Bytes>>> {
         // Map operations cannot be left half-done by a panic, so a poisoned lock is still consistent.
         self.channels.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A new receiver for `channel`, and whether the channel had no subscriber before (it must be subscribed
     /// upstream).
-    pub(crate) fn subscribe(&self, channel: &str) -> (Subscription, bool) {
+    /// `capacity` sizes the channel's buffer if this subscriber creates it (the hub's default when `None`).
+    pub(crate) fn subscribe(&self, channel: &str, capacity: Option<usize>) -> (Subscription, bool) {
         let mut channels = self.lock();
-        let (rx, first) = match channels.get(channel) {
-            Some(tx) => (tx.subscribe(), tx.receiver_count() == 0),
+        let (name, rx, first) = match channels.get_key_value(channel) {
+            Some((name, tx)) => (Arc::clone(name), tx.subscribe(), tx.receiver_count() == 0),
             None => {
-                let (tx, rx) = broadcast::channel(self.capacity);
-                channels.insert(channel.to_owned(), tx);
-                (rx, true)
+                let (tx, rx) = broadcast::channel(capacity.unwrap_or(self.capacity).max(1));
+                let name: Arc<str> = channel.into();
+                channels.insert(Arc::clone(&name), tx);
+                (name, rx, true)
             }
         };
-        (
-            Subscription {
-                channel: channel.to_owned(),
-                rx,
-            },
-            first,
-        )
+        (Subscription { channel: name, rx }, first)
     }
 
     /// Delivers to this instance's subscribers; returns false when `channel` has none.
@@ -181,6 +190,6 @@ impl LocalHub {
     pub(crate) fn live_channels(&self) -> Vec<String> {
         let mut channels = self.lock();
         channels.retain(|_, tx| tx.receiver_count() > 0);
-        channels.keys().cloned().collect()
+        channels.keys().map(|name| name.to_string()).collect()
     }
 }

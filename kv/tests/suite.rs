@@ -63,6 +63,7 @@ suite!(
     broker_json_and_stream,
     broker_publish_without_subscribers_is_fine,
     broker_reports_what_a_slow_subscriber_lost,
+    a_channels_first_subscriber_sizes_its_buffer,
     counter_counts_within_a_window,
     rate_limit_burst_then_limited,
     rate_limit_refills_at_the_rate,
@@ -370,6 +371,18 @@ async fn broker_json_and_stream(kv: &Kv) {
     assert_eq!(first, Some(b("s1")));
 }
 
+/// Reads `sub` until it gets `last` (published messages reach Redis subscribers a moment later).
+async fn receive_until(sub: &mut agora_kv::Subscription, last: Bytes) {
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(5), sub.recv_or_lost())
+            .await
+            .expect("delivered");
+        if next == Some(Received::Message(last.clone())) {
+            return;
+        }
+    }
+}
+
 /// A subscriber that falls a whole channel buffer behind is told how many messages it lost,
 /// then gets the newest ones in order.
 async fn broker_reports_what_a_slow_subscriber_lost(kv: &Kv) {
@@ -382,15 +395,7 @@ async fn broker_reports_what_a_slow_subscriber_lost(kv: &Kv) {
         broker.publish("busy", Bytes::from(format!("m{i}"))).await;
     }
     // Once the last message reached this subscriber it reached the channel: `slow` is behind.
-    let last = Bytes::from(format!("m{}", total - 1));
-    loop {
-        let next = tokio::time::timeout(Duration::from_secs(5), keeping_up.recv_or_lost())
-            .await
-            .expect("delivered");
-        if next == Some(Received::Message(last.clone())) {
-            break;
-        }
-    }
+    receive_until(&mut keeping_up, Bytes::from(format!("m{}", total - 1))).await;
     let lost = u64::try_from(total - capacity).expect("small");
     assert_eq!(slow.recv_or_lost().await, Some(Received::Lost(lost)));
     for i in (total - capacity)..total {
@@ -398,6 +403,30 @@ async fn broker_reports_what_a_slow_subscriber_lost(kv: &Kv) {
             slow.recv_or_lost().await,
             Some(Received::Message(Bytes::from(format!("m{i}"))))
         );
+    }
+}
+
+/// `subscribe_buffered` sizes the channel's buffer on this instance; a later subscriber shares
+/// it, whatever it asks.
+async fn a_channels_first_subscriber_sizes_its_buffer(kv: &Kv) {
+    let broker = kv.broker();
+    let mut small = broker.subscribe_buffered("small", Some(4)).await;
+    // Asks for more, gets the channel's buffer.
+    let mut late = broker.subscribe_buffered("small", Some(64)).await;
+    let mut witness = broker.subscribe("small").await;
+    for i in 0..10 {
+        broker.publish("small", Bytes::from(format!("m{i}"))).await;
+    }
+    // Once the last message reached this subscriber it reached the channel.
+    receive_until(&mut witness, Bytes::from("m9")).await;
+    for sub in [&mut small, &mut late] {
+        assert_eq!(sub.recv_or_lost().await, Some(Received::Lost(6)));
+        for i in 6..10 {
+            assert_eq!(
+                sub.recv_or_lost().await,
+                Some(Received::Message(Bytes::from(format!("m{i}"))))
+            );
+        }
     }
 }
 

@@ -378,6 +378,8 @@ pub async fn fanout(
 pub struct Held {
     /// Sockets opened (each got `ready`).
     pub opened: usize,
+    /// Accounts they belong to (each connected user also costs the server its event buffer).
+    pub users: usize,
     /// Sockets still open after the hold.
     pub alive: usize,
     /// Seconds opening them took.
@@ -397,8 +399,8 @@ impl Held {
             None => String::new(),
         };
         format!(
-            "connections: {} opened in {:.1} s, {} alive after the hold{memory}",
-            self.opened, self.open_seconds, self.alive
+            "connections: {} of {} users opened in {:.1} s, {} alive after the hold{memory}",
+            self.opened, self.users, self.open_seconds, self.alive
         )
     }
 }
@@ -473,6 +475,7 @@ pub async fn hold(
     }
     Ok(Held {
         opened: count,
+        users: users.max(1),
         alive: still,
         open_seconds,
         rss_kib: before.zip(after),

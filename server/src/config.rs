@@ -575,6 +575,7 @@ settings! {
     "realtime.max_connections_per_user" => usize;
     "realtime.inbound_frames_per_sec" => u32;
     "realtime.inbound_burst" => u32;
+    "realtime.event_buffer" => usize;
     "redis.url" => Option<String>;
     "redis.key_prefix" => String;
     "redis.pool_size" => u32;

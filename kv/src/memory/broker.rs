@@ -30,8 +30,12 @@ impl Broker for MemoryBroker {
         Box::pin(std::future::ready(Delivery::Local))
     }
 
-    fn subscribe<'a>(&'a self, channel: &'a str) -> BoxFuture<'a, Subscription> {
-        let (subscription, _first) = self.hub.subscribe(channel);
+    fn subscribe_buffered<'a>(
+        &'a self,
+        channel: &'a str,
+        capacity: Option<usize>,
+    ) -> BoxFuture<'a, Subscription> {
+        let (subscription, _first) = self.hub.subscribe(channel, capacity);
         Box::pin(std::future::ready(subscription))
     }
 }

@@ -58,8 +58,8 @@ impl RedisBroker {
         }
     }
 
-    async fn subscribe_impl(&self, channel: &str) -> Subscription {
-        let (subscription, _first) = self.hub.subscribe(channel);
+    async fn subscribe_impl(&self, channel: &str, capacity: Option<usize>) -> Subscription {
+        let (subscription, _first) = self.hub.subscribe(channel, capacity);
         // Always confirm with Redis (SUBSCRIBE is idempotent): an earlier subscriber of the same channel may still be
         // waiting for its own confirmation.
         let (ack, confirmed) = oneshot::channel();
@@ -80,7 +80,11 @@ impl Broker for RedisBroker {
         Box::pin(self.publish_impl(channel, payload))
     }
 
-    fn subscribe<'a>(&'a self, channel: &'a str) -> BoxFuture<'a, Subscription> {
-        Box::pin(self.subscribe_impl(channel))
+    fn subscribe_buffered<'a>(
+        &'a self,
+        channel: &'a str,
+        capacity: Option<usize>,
+    ) -> BoxFuture<'a, Subscription> {
+        Box::pin(self.subscribe_impl(channel, capacity))
     }
 }

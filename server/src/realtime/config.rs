@@ -27,6 +27,11 @@ pub struct RealtimeConfig {
     pub inbound_frames_per_sec: u32,
     /// Client frames a connection may send at once, above the sustained rate. Default 60.
     pub inbound_burst: u32,
+    /// Events of one user this instance buffers while their sockets' loops are busy (a chat
+    /// send in progress); a socket further behind is closed as a slow consumer (4001) and
+    /// resumes. The buffer is allocated whole for every connected user, so it is most of an
+    /// idle socket's memory. Default 16.
+    pub event_buffer: usize,
 }
 
 impl Default for RealtimeConfig {
@@ -40,6 +45,7 @@ impl Default for RealtimeConfig {
             max_connections_per_user: 10,
             inbound_frames_per_sec: 20,
             inbound_burst: 60,
+            event_buffer: 16,
         }
     }
 }
@@ -72,6 +78,9 @@ impl RealtimeConfig {
         }
         if self.inbound_burst == 0 {
             p.push("realtime.inbound_burst: at least 1".into());
+        }
+        if !(1..=4_096).contains(&self.event_buffer) {
+            p.push("realtime.event_buffer: 1 to 4096".into());
         }
         p
     }

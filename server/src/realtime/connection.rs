@@ -108,7 +108,9 @@ impl Ending {
 /// The outbound queue: bounded in frames (the channel) and in bytes (the counter the writer
 /// gives back to).
 struct Outbound {
-    queue: mpsc::Sender<Outgoing>,
+    /// Boxed frames: the channel allocates its slots in blocks of 32 up front, so a slot's size
+    /// is paid 32 times over by every idle connection.
+    queue: mpsc::Sender<Box<Outgoing>>,
     bytes: Arc<AtomicUsize>,
     max_frames: usize,
     max_bytes: usize,
@@ -118,7 +120,7 @@ struct Outbound {
 /// (whose publish time the writer measures the delivery latency from).
 struct Outgoing {
     text: Arc<str>,
-    published: Option<Box<Envelope>>,
+    published: Option<Envelope>,
 }
 
 /// The state the reader loop keeps.
@@ -192,6 +194,17 @@ fn deadline_of(at: SystemTime) -> tokio::time::Instant {
     tokio::time::Instant::now() + left
 }
 
+/// The earlier of two optional deadlines.
+fn earliest(
+    a: Option<tokio::time::Instant>,
+    b: Option<tokio::time::Instant>,
+) -> Option<tokio::time::Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// Resolves at `deadline`, or never.
 async fn until(deadline: Option<tokio::time::Instant>) {
     match deadline {
@@ -232,25 +245,31 @@ async fn serve(
         tokio::spawn(async move { leases.announce(me, true).await });
     }
     // Subscribed before `ready`: every event published after the client sees `ready` arrives.
-    let mut events = gateway.kv.broker().subscribe(&user_channel(me)).await;
+    let mut events = gateway
+        .kv
+        .broker()
+        .subscribe_buffered(&user_channel(me), Some(limits.event_buffer))
+        .await;
     // A revoked session's sockets close on every instance: revocations are broadcast.
     let mut revocations = gateway
         .kv
         .broker()
         .subscribe(crate::identity::revocations::CHANNEL)
         .await;
-    let ready = types::ServerFrame::ReadyFrame(types::ReadyFrame {
+    // In a block: a local that outlives the loop's awaits is stored in every idle
+    // connection's state.
+    let greeted = conn.send(&types::ServerFrame::ReadyFrame(types::ReadyFrame {
         type_: types::ReadyFrameType::Ready,
         user_id: me,
         connection_id,
         heartbeat_interval_secs: std::num::NonZeroU64::new(limits.heartbeat_secs.max(1))
             .unwrap_or(std::num::NonZeroU64::MIN),
         token_expires_at: conn.ctx.principal.expires_at.map(chrono::DateTime::from),
-    });
+    }));
     let mut last_alive = Instant::now();
     let mut deadline = tokio::time::interval(limits.heartbeat());
     let mut restart_at: Option<tokio::time::Instant> = None;
-    let ending = match conn.send(&ready) {
+    let ending = match greeted {
         Err(ending) => ending,
         Ok(()) => loop {
             tokio::select! {
@@ -296,8 +315,13 @@ async fn serve(
                     }
                     gateway.leases.renew(me, connection_id).await;
                 }
-                () = until(conn.expires) => {
-                    break Ending { code: close::TOKEN_EXPIRED, reason: "the access token expired; reconnect with a fresh one" };
+                // One timer for both deadlines (each pending timer is stored in the state).
+                () = until(earliest(conn.expires, restart_at)) => {
+                    // An expired token first: reconnecting elsewhere with it would be refused.
+                    if conn.expires.is_some_and(|at| at <= tokio::time::Instant::now()) {
+                        break Ending { code: close::TOKEN_EXPIRED, reason: "the access token expired; reconnect with a fresh one" };
+                    }
+                    break Ending::RESTART;
                 }
                 changed = drain.changed(), if restart_at.is_none() => {
                     let window = match changed {
@@ -309,7 +333,6 @@ async fn serve(
                         restart_at = Some(tokio::time::Instant::now() + spread(connection_id, window));
                     }
                 }
-                () = until(restart_at) => break Ending::RESTART,
             }
         },
     };
@@ -332,7 +355,7 @@ fn spread(connection: Uuid, window: Duration) -> Duration {
 /// reader sends (first, even while frames wait).
 async fn write(
     mut sink: FrameSink<types::ServerFrame>,
-    mut outbound: mpsc::Receiver<Outgoing>,
+    mut outbound: mpsc::Receiver<Box<Outgoing>>,
     bytes: Arc<AtomicUsize>,
     mut end: oneshot::Receiver<Ending>,
     heartbeat: Duration,
@@ -344,11 +367,12 @@ async fn write(
             biased;
             ending = &mut end => return close_with(&mut sink, ending).await,
             frame = outbound.recv() => {
-                let Some(Outgoing { text, published }) = frame else {
+                let Some(frame) = frame else {
                     // The reader loop ended (dropping the queue) and is about to send its
                     // ending: wait for it, or the socket would close without a close frame.
                     return close_with(&mut sink, (&mut end).await).await;
                 };
+                let Outgoing { text, published } = *frame;
                 bytes.fetch_sub(text.len(), Ordering::Relaxed);
                 if sink.send_text(&text).await.is_err() {
                     return;
@@ -388,7 +412,7 @@ impl Connection<'_> {
     }
 
     /// Queues serialized frame text; a full queue (frames or bytes) is a slow consumer.
-    fn queue_text(&self, text: Arc<str>, published: Option<Box<Envelope>>) -> Result<(), Ending> {
+    fn queue_text(&self, text: Arc<str>, published: Option<Envelope>) -> Result<(), Ending> {
         let out = &self.out;
         let len = text.len();
         let queued = out.bytes.fetch_add(len, Ordering::Relaxed) + len;
@@ -397,7 +421,7 @@ impl Connection<'_> {
             metrics::counter!("realtime_slow_consumer_closes_total").increment(1);
             return Err(Ending::SLOW_CONSUMER);
         }
-        match out.queue.try_send(Outgoing { text, published }) {
+        match out.queue.try_send(Box::new(Outgoing { text, published })) {
             Ok(()) => {
                 let depth = out.max_frames - out.queue.capacity();
                 metrics::histogram!("realtime_queue_depth").record(depth as f64);
@@ -472,7 +496,7 @@ impl Connection<'_> {
             }
             *high = sequence;
         }
-        self.queue_text(text.into(), Some(Box::new(envelope)))
+        self.queue_text(text.into(), Some(envelope))
     }
 
     async fn inbound(&mut self, inbound: Inbound<types::ClientFrame>) -> Result<(), Ending> {
@@ -710,10 +734,10 @@ impl Connection<'_> {
                     self.out.bytes.fetch_add(len, Ordering::Relaxed);
                     let queued = tokio::time::timeout(
                         REPLAY_PATIENCE,
-                        self.out.queue.send(Outgoing {
+                        self.out.queue.send(Box::new(Outgoing {
                             text,
                             published: None,
-                        }),
+                        })),
                     )
                     .await;
                     if !matches!(queued, Ok(Ok(()))) {
