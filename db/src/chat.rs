@@ -18,6 +18,8 @@ use crate::text_enum::text_enum;
 use crate::users::UserSummary;
 use crate::{DbError, ReadPolicy, dispatch};
 
+mod send_statement;
+
 /// The most members a group may have.
 pub const MAX_GROUP_MEMBERS: i64 = 100;
 
@@ -254,6 +256,17 @@ type MessageRow = (
     Option<DbTime>,
     SummaryRow,
 );
+
+/// A `client_message_id` sent before: the stored message if the text is the same. A deleted
+/// message answers as stored: its text is gone, so a retry cannot be told from a reuse, and a
+/// retry must not resurrect it.
+fn same_send(stored: Message, body: &str) -> Result<Sent, Refused> {
+    if stored.body.as_deref().is_some_and(|b| b != body) {
+        Err(Refused::ContentMismatch)
+    } else {
+        Ok(Sent::Existing(stored))
+    }
+}
 
 fn message(row: MessageRow) -> Message {
     let (id, conversation_id, seq, body, client_message_id, created_at, deleted_at, sender) = row;
@@ -861,6 +874,21 @@ impl Db {
         let now = DbTime::now();
         let id = Uuid::now_v7();
         let mut conn = self.write().await?;
+        if let crate::Conn::Pg(pooled) = &mut conn {
+            let c: &mut crate::conn_types::PgConn = pooled;
+            let sent = self
+                .run("send_message", Target::Primary, async {
+                    send_statement::send(c, conversation, sender, body, client_message_id, id, now)
+                        .await
+                })
+                .await?;
+            self.wrote(sender).await;
+            return Ok(match sent {
+                None => Err(Refused::NotMember),
+                Some((true, stored)) => Ok(Sent::New(stored)),
+                Some((false, stored)) => same_send(stored, body),
+            });
+        }
         let outcome = self
             .run("send_message", Target::Primary, async {
                 dispatch!(conn, c => c.transaction(async |c| {
@@ -876,13 +904,7 @@ impl Db {
                         .await
                         .optional()?;
                     if let Some(row) = existing {
-                        let stored = message(row);
-                        // A deleted message answers as stored: its text is gone, so a retry
-                        // cannot be told from a reuse, and a retry must not resurrect it.
-                        if stored.body.as_deref().is_some_and(|b| b != body) {
-                            return Ok(Err(Refused::ContentMismatch));
-                        }
-                        return Ok(Ok(Sent::Existing(stored)));
+                        return Ok(same_send(message(row), body));
                     }
                     let Some(seq) = bump_conversation!(c, conversation, now, 1_i64)? else {
                         return Ok(Err(Refused::NotMember));

@@ -131,6 +131,9 @@ pub struct Latencies {
     pub micros: Vec<u64>,
     /// The seconds the sending took.
     pub seconds: f64,
+    /// Senders the server closed before they were done (4001 when the instance is saturated
+    /// and their own echoes piled up): they stop sending, the rest goes on.
+    pub senders_closed: usize,
 }
 
 impl Latencies {
@@ -145,8 +148,12 @@ impl Latencies {
 
     /// One line: counts, rate, p50/p95/p99/max.
     pub fn render(&self, what: &str) -> String {
+        let closed = match self.senders_closed {
+            0 => String::new(),
+            n => format!("; {n} senders closed by the server"),
+        };
         format!(
-            "{what}: {} sent ({:.0}/s), {} of {} deliveries; p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            "{what}: {} sent ({:.0}/s), {} of {} deliveries; p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms{closed}",
             self.sent,
             self.sent as f64 / self.seconds.max(f64::EPSILON),
             self.micros.len(),
@@ -195,14 +202,15 @@ fn bench_frame(conversation: Uuid, n: usize) -> Result<ClientFrame, BenchError> 
 }
 
 /// Sends over `socket` to `conversation` every `every`, `count` messages, reading (and
-/// dropping) what arrives meanwhile so the socket is never a slow consumer.
+/// dropping) what arrives meanwhile so the socket is never a slow consumer; `true` when the
+/// server closed it before it was done (the sweep goes on: a saturated instance is a result).
 fn send_steadily(
     mut socket: Realtime,
     conversation: Uuid,
     every: Duration,
     count: usize,
     sent: Arc<AtomicUsize>,
-) -> tokio::task::JoinHandle<Result<(), BenchError>> {
+) -> tokio::task::JoinHandle<Result<bool, BenchError>> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -215,13 +223,13 @@ fn send_steadily(
                     n += 1;
                 }
                 event = socket.next() => {
-                    if let Ok(Event::Closed { code, reason }) = event {
-                        return Err(BenchError::Socket(format!("a sender closed with {code:?}: {reason}")));
+                    if let Ok(Event::Closed { .. }) = event {
+                        return Ok(true);
                     }
                 }
             }
         }
-        Ok(())
+        Ok(false)
     })
 }
 
@@ -279,11 +287,24 @@ pub async fn delivery(
         let socket = connect(sender_url, &s.tokens.access_token).await?;
         sending.push(send_steadily(socket, *c, every, count, sent.clone()));
     }
+    let mut closed = 0;
     for task in sending {
-        task.await
-            .map_err(|e| BenchError::Socket(e.to_string()))??;
+        if task
+            .await
+            .map_err(|e| BenchError::Socket(e.to_string()))??
+        {
+            closed += 1;
+        }
     }
-    gather(started, stop, readers, sent.load(Ordering::Relaxed), 1).await
+    gather(
+        started,
+        stop,
+        readers,
+        sent.load(Ordering::Relaxed),
+        1,
+        closed,
+    )
+    .await
 }
 
 /// Lets deliveries settle, stops the readers and collects their latencies: `sent` messages
@@ -294,6 +315,7 @@ async fn gather(
     readers: Vec<tokio::task::JoinHandle<Vec<u64>>>,
     sent: usize,
     recipients: usize,
+    senders_closed: usize,
 ) -> Result<Latencies, BenchError> {
     let seconds = started.elapsed().as_secs_f64();
     tokio::time::sleep(SETTLE).await;
@@ -308,6 +330,7 @@ async fn gather(
         expected: sent * recipients,
         micros,
         seconds,
+        senders_closed,
     })
 }
 
@@ -354,7 +377,7 @@ pub async fn fanout(
     let sent = Arc::new(AtomicUsize::new(0));
     let started = std::time::Instant::now();
     let socket = connect(first, &sender.tokens.access_token).await?;
-    send_steadily(
+    let closed = send_steadily(
         socket,
         group,
         Duration::from_secs_f64(1.0 / f64::from(rate.max(1))),
@@ -369,6 +392,7 @@ pub async fn fanout(
         readers,
         sent.load(Ordering::Relaxed),
         others.len(),
+        usize::from(closed),
     )
     .await
 }
