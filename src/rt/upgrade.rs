@@ -34,8 +34,8 @@ pub const SUBPROTOCOL: &str = "agora";
 /// The prefix of the `Sec-WebSocket-Protocol` entry that carries an access token.
 pub const BEARER_PROTOCOL_PREFIX: &str = "agora.bearer.";
 
-/// Where a secured channel's access token comes from.
-#[derive(Debug)]
+/// Where a secured channel's access token comes from. Its `Debug` names the source only: the
+/// token is a secret and must never reach a log line.
 pub enum ChannelCredentials {
     /// An `Authorization` header (native clients); a malformed one is refused, not ignored.
     Header(Result<String, ServiceError>),
@@ -44,6 +44,17 @@ pub enum ChannelCredentials {
     Protocol(String),
     /// Neither: the client authenticates with its first frame.
     FirstFrame,
+}
+
+impl std::fmt::Debug for ChannelCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ChannelCredentials::Header(Ok(_)) => "Header(<token>)",
+            ChannelCredentials::Header(Err(_)) => "Header(<malformed>)",
+            ChannelCredentials::Protocol(_) => "Protocol(<token>)",
+            ChannelCredentials::FirstFrame => "FirstFrame",
+        })
+    }
 }
 
 /// What the upgrade request says about the handshake.
@@ -180,6 +191,15 @@ mod tests {
             h.credentials,
             ChannelCredentials::Header(Err(ServiceError::Unauthenticated { .. }))
         ));
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_token() {
+        let h = Handshake::read(&headers(&[(
+            "sec-websocket-protocol",
+            "agora, agora.bearer.s3cret",
+        )]));
+        assert!(!format!("{h:?}").contains("s3cret"), "{h:?}");
     }
 
     #[test]
